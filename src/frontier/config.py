@@ -1,0 +1,256 @@
+"""The one configuration model used by the CLI, ``serve deploy`` and the Helm chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PoolName = Literal["light", "reasoning"]
+POOL_NAMES: tuple[PoolName, ...] = ("light", "reasoning")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AutoscalingConfig(_Strict):
+    """Ray Serve autoscaling for one deployment."""
+
+    min_replicas: int = Field(1, ge=0, description="Fewest replicas kept running.")
+    max_replicas: int = Field(1, ge=1, description="Most replicas the autoscaler may start.")
+    target_ongoing_requests: float = Field(
+        4.0, gt=0, description="Ongoing requests per replica the autoscaler aims for."
+    )
+    upscale_delay_s: float = Field(10.0, ge=0, description="How long load must be high before scaling up.")
+    downscale_delay_s: float = Field(300.0, ge=0, description="How long load must be low before scaling down.")
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> "AutoscalingConfig":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        return self
+
+
+class ReplicaResources(_Strict):
+    """Resources one replica reserves on the Ray cluster."""
+
+    num_cpus: float = Field(1.0, ge=0, description="Logical CPUs per replica.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per replica (0 on a CPU-only cluster).")
+    accelerator_type: str | None = Field(
+        None, description="Ray accelerator type to schedule on (e.g. 'L4', 'H100'); None for any."
+    )
+    custom_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources per replica (e.g. {'frontier-light': 1}) that pin replicas to the nodes "
+        "declaring them; the Helm chart sets one per pool node group.",
+    )
+
+
+class PoolConfig(_Strict):
+    """One pool of vLLM replicas serving one model."""
+
+    model: str = Field(
+        description="Local path or model name for vLLM; 'demo://light' or 'demo://reasoning' builds a tiny local model."
+    )
+    max_model_len: int = Field(512, ge=16, description="Longest prompt plus completion in tokens.")
+    device: Literal["cpu", "gpu"] = Field("cpu", description="Where the engine runs.")
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict, description="Extra vLLM engine arguments (e.g. dtype, tensor_parallel_size)."
+    )
+    reasoning_parser: str | None = Field(
+        None, description="vLLM reasoning parser name for models that emit thinking (e.g. 'deepseek_r1')."
+    )
+    tool_call_parser: str | None = Field(
+        None, description="vLLM tool-call parser (e.g. 'hermes', 'pythonic'); set it to accept `tools` with tool_choice auto."
+    )
+    price_input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
+    price_output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens.")
+    expected_output_tokens: int = Field(
+        256, ge=1, description="Typical completion length, used to estimate the cost of a decision."
+    )
+    autoscaling: AutoscalingConfig = Field(
+        default_factory=AutoscalingConfig, description="Replica autoscaling of this pool."
+    )
+    max_ongoing_requests: int = Field(16, ge=1, description="Concurrent requests one replica accepts.")
+    max_queued_requests: int = Field(
+        64, ge=-1, description="Requests waiting for a replica before callers get 429 (-1: unbounded)."
+    )
+    resources: ReplicaResources = Field(
+        default_factory=ReplicaResources, description="Resources each replica of this pool reserves."
+    )
+    graceful_shutdown_timeout_s: float = Field(
+        600.0, gt=0, description="How long a stopping replica may finish in-flight requests (longer than the longest generation)."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables for the replica processes."
+    )
+
+    def estimated_cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """USD cost of one call at this pool's prices."""
+        return (
+            prompt_tokens * self.price_input_per_mtok + completion_tokens * self.price_output_per_mtok
+        ) / 1_000_000
+
+
+class PoolsConfig(_Strict):
+    """The two pools behind the unified model."""
+
+    light: PoolConfig = Field(description="Fast, cheap, non-reasoning pool.")
+    reasoning: PoolConfig = Field(description="Slow, expensive reasoning pool.")
+
+    def get(self, name: PoolName) -> PoolConfig:
+        """The pool called ``name``."""
+        return getattr(self, name)
+
+
+class RouterConfig(_Strict):
+    """The routing policy and the router (ingress) deployment."""
+
+    policy: str = Field("heuristic", description="Name of the routing policy in the policy registry.")
+    artifact: str | None = Field(
+        None, description="Directory of a trained router artifact for learned policies; None for the packaged default."
+    )
+    threshold: float = Field(
+        0.5, ge=0, le=1, description="Score above which a routed request goes to the reasoning pool."
+    )
+    reasoning_share: float | None = Field(
+        None, ge=0, le=1, description="Cost knob: target share of routed requests sent to the reasoning pool."
+    )
+    price_weight: float | None = Field(
+        None, ge=0, description="Cost knob: quality points traded per USD of expected cost (lambda)."
+    )
+    autoscaling: AutoscalingConfig = Field(
+        default_factory=AutoscalingConfig, description="Autoscaling of the router deployment."
+    )
+    max_ongoing_requests: int = Field(256, ge=1, description="Concurrent requests one router replica accepts.")
+    num_cpus: float = Field(0.5, ge=0, description="Logical CPUs per router replica.")
+    custom_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources per router replica that pin it to the nodes declaring them "
+        "(the Helm chart sets one for its router node group).",
+    )
+
+    @model_validator(mode="after")
+    def _one_knob(self) -> "RouterConfig":
+        if self.reasoning_share is not None and self.price_weight is not None:
+            raise ValueError("set at most one cost knob: reasoning_share or price_weight")
+        return self
+
+
+class ServerConfig(_Strict):
+    """HTTP server settings."""
+
+    host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the HTTP proxy binds.")
+    request_timeout_s: float = Field(600.0, gt=0, description="Longest a request may take end to end.")
+    app_name: str = Field("frontier", description="Ray Serve application name.")
+    ray_address: str | None = Field(
+        None, description="Existing Ray cluster to join ('auto', 'ray://...'); None starts a local one."
+    )
+    ray_num_cpus: int | None = Field(
+        None, ge=1, description="Logical CPUs of a locally started Ray (None: at least 8)."
+    )
+
+
+class RedisConfig(_Strict):
+    """The Redis server that holds decisions, the feedback queue and the online statistics."""
+
+    url: str | None = Field(
+        None,
+        description="redis:// URL of an existing server; None starts an embedded one. "
+        "The environment variable FRONTIER_REDIS_URL, when set, overrides this.",
+    )
+    data_dir: str | None = Field(
+        None, description="Directory of the embedded server's append-only file; None: the user data directory."
+    )
+    appendfsync: Literal["always", "everysec"] = Field(
+        "everysec",
+        description="fsync policy of the embedded server's append-only file (every acknowledged write survives "
+        "a killed Redis process with either; 'always' also survives a machine crash).",
+    )
+    key_prefix: str = Field("frontier", min_length=1, description="Prefix of every Redis key Frontier writes.")
+    socket_timeout_s: float = Field(
+        0.25, gt=0, description="Longest a Redis call may block the request path before Redis counts as down."
+    )
+
+
+class ControllerConfig(_Strict):
+    """The online cost controller that holds router.reasoning_share on live traffic."""
+
+    window: int = Field(2000, ge=50, description="Routed decisions in the sliding window the share is measured over.")
+    interval_s: float = Field(1.0, gt=0, description="Seconds between controller steps.")
+    gain: float = Field(
+        0.3, ge=0, le=1, description="Integral gain that corrects what the score quantile alone misses (exploration)."
+    )
+    tolerance: float = Field(
+        0.03, gt=0, le=0.5, description="Stated band around the target the realised window share is held within."
+    )
+
+
+class FeedbackConfig(_Strict):
+    """Online learning from feedback: decision log, feedback queue, online model, exploration."""
+
+    enabled: bool = Field(True, description="Log decisions, accept POST /v1/feedback and learn online.")
+    decision_ttl_s: int = Field(7 * 86400, ge=60, description="How long a decision can still receive feedback.")
+    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 503 while Redis is unavailable.")
+    consumer_batch: int = Field(256, ge=1, description="Feedback events the consumer applies per transaction.")
+    consumer_block_ms: int = Field(1000, ge=1, description="How long the consumer waits for new events per read.")
+    reclaim_idle_s: float = Field(
+        30.0, gt=0, description="Events pending this long on a consumer (e.g. one that crashed) are reclaimed."
+    )
+    online_dim: int = Field(32, ge=1, le=512, description="Dimension of the projected features the online model learns over.")
+    prior_variance: float = Field(
+        0.5, gt=0, description="Prior variance of each online residual weight (smaller: stays closer to the offline artifact)."
+    )
+    half_life_events: float = Field(
+        20000.0, gt=0, description="Exponential forgetting: evidence halves after this many further events."
+    )
+    half_life_s: float = Field(
+        7 * 86400.0, gt=0, description="Exponential forgetting: evidence halves after this many seconds."
+    )
+    explore_cap: float = Field(
+        0.05, ge=0, le=0.5, description="Most probability with which a routed request goes off the greedy choice."
+    )
+    poll_interval_s: float = Field(
+        0.5, gt=0, le=2.0, description="How often each router replica polls for a new policy version (besides pub/sub)."
+    )
+    controller: ControllerConfig = Field(
+        default_factory=ControllerConfig, description="Online cost controller (active when router.reasoning_share is set)."
+    )
+
+
+class FrontierConfig(_Strict):
+    """Everything a Frontier deployment needs."""
+
+    pools: PoolsConfig = Field(description="The light and the reasoning pool.")
+    router: RouterConfig = Field(default_factory=RouterConfig, description="Routing policy and router deployment.")
+    server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP server settings.")
+    redis: RedisConfig = Field(default_factory=RedisConfig, description="Redis server for feedback and online state.")
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig, description="Online learning from feedback.")
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with a message for the operator."""
+
+
+DEFAULT_CONFIG_PATH = Path(__file__).parent / "defaults" / "frontier-cpu.yaml"
+
+
+def load_config(path: str | Path | None = None) -> FrontierConfig:
+    """Load and validate a YAML config file; ``None`` loads the embedded CPU default."""
+    source = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        data = yaml.safe_load(source.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {source}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        return FrontierConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid configuration:\n{exc}") from exc

@@ -1,0 +1,1 @@
+"""Routing: request features, policies that turn them into decisions, training and evaluation."""

@@ -1,0 +1,77 @@
+"""Cheap structural features of a chat request, computed from the request only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+_CODE_RE = re.compile(
+    r"```|\bdef \w+\(|\bclass \w+|\bimport \w+|#include|\bfunction\b|=>|\breturn\b|;\s*$|\{\s*$|\bSELECT\b",
+    re.MULTILINE,
+)
+_MATH_RE = re.compile(
+    r"\d+\s*[-+*/^=<>]\s*\d+|\\frac|\\sqrt|\bsolve\b|\bequation\b|\bintegral\b|\bderivative\b|"
+    r"\bprove\b|\bprobability\b|\bhow many\b|\bcalculate\b|\bcompute\b|%|\$\d",
+    re.IGNORECASE,
+)
+_INTENT_RE = re.compile(
+    r"think (step[- ]by[- ]step|hard|carefully|deeply)|reason (step[- ]by[- ]step|carefully)|"
+    r"show (your|the) (work|reasoning)|explain your reasoning|let'?s think",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class RequestFeatures:
+    """What a routing policy may know about a request."""
+
+    text: str
+    last_user_text: str
+    num_messages: int
+    num_user_turns: int
+    prompt_chars: int
+    has_tools: bool
+    code_markers: int
+    math_markers: int
+    reasoning_intent: bool
+
+
+def message_text(content: Any) -> str:
+    """Plain text of an OpenAI message ``content`` (string or list of parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts: Iterable[Any] = content if isinstance(content, list) else [content]
+    texts = []
+    for part in parts:
+        if isinstance(part, dict) and part.get("type") == "text":
+            texts.append(str(part.get("text", "")))
+        elif isinstance(part, str):
+            texts.append(part)
+    return "\n".join(texts)
+
+
+def extract_features(messages: list[dict[str, Any]], tools: list[Any] | None = None) -> RequestFeatures:
+    """Features of a conversation given as OpenAI message dicts."""
+    texts = [message_text(m.get("content")) for m in messages]
+    user_texts = [t for m, t in zip(messages, texts) if m.get("role") == "user"]
+    text = "\n".join(t for t in texts if t)
+    last_user = user_texts[-1] if user_texts else (texts[-1] if texts else "")
+    return RequestFeatures(
+        text=text,
+        last_user_text=last_user,
+        num_messages=len(messages),
+        num_user_turns=len(user_texts),
+        prompt_chars=len(text),
+        has_tools=bool(tools),
+        code_markers=len(_CODE_RE.findall(text)),
+        math_markers=len(_MATH_RE.findall(text)),
+        reasoning_intent=bool(_INTENT_RE.search(text)),
+    )
+
+
+def features_from_prompt(prompt: str) -> RequestFeatures:
+    """Features of a single-turn prompt (as in RouteLLM-style CSV files)."""
+    return extract_features([{"role": "user", "content": prompt}])

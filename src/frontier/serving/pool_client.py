@@ -1,0 +1,110 @@
+"""Calling one pool: the interface the router uses, and its Ray Serve implementation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from frontier.errors import FrontierError
+
+
+@dataclass
+class PoolResult:
+    """A pool's answer: a complete response, or a stream of OpenAI chunk dicts."""
+
+    response: dict[str, Any] | None = None
+    chunks: AsyncIterator[dict[str, Any]] | None = None
+
+
+class PoolClient(Protocol):
+    """What the router needs from a pool; raises FrontierError for errors before any output."""
+
+    async def chat(self, request: dict[str, Any]) -> PoolResult:
+        """Send an OpenAI chat request (``model`` already set to the engine's name)."""
+
+    async def check_health(self) -> None:
+        """Raise if the pool cannot serve."""
+
+
+def parse_sse(item: str) -> list[dict[str, Any]]:
+    """OpenAI chunks in one or more ``data: ...`` server-sent events; ``[DONE]`` is dropped."""
+    chunks = []
+    for line in item.splitlines():
+        line = line.strip()
+        if not line.startswith("data:"):
+            continue
+        payload = line[len("data:"):].strip()
+        if payload and payload != "[DONE]":
+            chunks.append(json.loads(payload))
+    return chunks
+
+
+def error_from_engine(error: Any) -> FrontierError:
+    """Map an engine ``ErrorResponse`` (pydantic or dict) onto a FrontierError."""
+    detail = error.get("error", error) if isinstance(error, dict) else error.error
+    get = detail.get if isinstance(detail, dict) else lambda k, d=None: getattr(detail, k, d)
+    raw_code = get("code")
+    status = raw_code if isinstance(raw_code, int) and 400 <= raw_code < 600 else 500
+    return FrontierError(status, str(get("message", "engine error")), param=get("param"), error_type=get("type"))
+
+
+class ServeLLMPoolClient:
+    """A pool behind a ``DeploymentHandle`` to a Ray Serve LLM ``LLMServer``."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self._stream_handle = handle.options(stream=True)
+
+    async def check_health(self) -> None:
+        await self._handle.check_health.remote()
+
+    async def chat(self, request: dict[str, Any]) -> PoolResult:
+        from pydantic import ValidationError
+        from ray.serve.llm.openai_api_models import ChatCompletionRequest
+
+        try:
+            engine_request = ChatCompletionRequest.model_validate(request)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            param = ".".join(str(p) for p in first.get("loc", ())) or None
+            raise FrontierError(400, f"{param}: {first.get('msg')}", param=param, code="invalid_value") from None
+
+        generator = self._stream_handle.chat.remote(engine_request)
+        try:
+            first = await generator.__anext__()
+        except StopAsyncIteration:
+            raise FrontierError(502, "the pool returned no response") from None
+        except BaseException:
+            generator.cancel()
+            raise
+        items = first if isinstance(first, list) else [first]
+        head = items[0]
+        if _is_error(head):
+            generator.cancel()
+            raise error_from_engine(head)
+        if not isinstance(head, str):
+            generator.cancel()
+            return PoolResult(response=head.model_dump() if hasattr(head, "model_dump") else dict(head))
+        return PoolResult(chunks=_stream_chunks(items, generator))
+
+
+def _is_error(item: Any) -> bool:
+    return type(item).__name__ == "ErrorResponse" or (isinstance(item, dict) and "error" in item)
+
+
+async def _stream_chunks(first_items: list[Any], generator: Any) -> AsyncIterator[dict[str, Any]]:
+    try:
+        for item in first_items:
+            for chunk in parse_sse(item):
+                yield chunk
+        async for batch in generator:
+            for item in batch if isinstance(batch, list) else [batch]:
+                if _is_error(item):
+                    raise error_from_engine(item)
+                for chunk in parse_sse(item):
+                    yield chunk
+    finally:
+        # A client that went away must stop the generation in the engine.
+        generator.cancel()

@@ -1,0 +1,80 @@
+"""Pool deployments: one Ray Serve LLM ``LLMServer`` (a real vLLM engine) per pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from frontier.config import PoolConfig, PoolName
+from frontier.serving.demo_models import DEMO_SCHEME, resolve_model_path
+
+_LOCAL_PREFIXES = ("/", "./", "../", "~", "file://")
+
+
+class ModelPathError(ValueError):
+    """A configured model path that does not exist."""
+
+
+def engine_model_id(pool_name: PoolName) -> str:
+    """The model name the pool's engine serves under (internal; clients use ``frontier-*``)."""
+    return f"frontier-{pool_name}-engine"
+
+
+def resolve_pool_model(pool_name: PoolName, pool: PoolConfig) -> str:
+    """Local directory or hub name vLLM should load; fails clearly for a missing local path."""
+    if pool.model.startswith(DEMO_SCHEME):
+        return resolve_model_path(pool.model)
+    if pool.model.startswith(_LOCAL_PREFIXES):
+        path = Path(pool.model.removeprefix("file://")).expanduser()
+        if not path.exists():
+            raise ModelPathError(f"pool '{pool_name}': model path does not exist: {path}")
+        return str(path)
+    return pool.model
+
+
+def llm_config_dict(pool_name: PoolName, pool: PoolConfig, model_source: str) -> dict[str, Any]:
+    """The ``ray.serve.llm.LLMConfig`` (as a dict) for one pool."""
+    engine_kwargs: dict[str, Any] = {"max_model_len": pool.max_model_len}
+    if pool.device == "cpu":
+        engine_kwargs.update(dtype="float32", enforce_eager=True)
+    if pool.reasoning_parser:
+        engine_kwargs["reasoning_parser"] = pool.reasoning_parser
+    if pool.tool_call_parser:
+        engine_kwargs.update(enable_auto_tool_choice=True, tool_call_parser=pool.tool_call_parser)
+    engine_kwargs.update(pool.engine_args)
+
+    bundle: dict[str, float] = {"CPU": pool.resources.num_cpus}
+    if pool.resources.num_gpus:
+        bundle["GPU"] = pool.resources.num_gpus
+    bundle.update(pool.resources.custom_resources)
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1"} if pool.device == "cpu" else {}
+    env.update(pool.env)
+
+    config: dict[str, Any] = {
+        "model_loading_config": {"model_id": engine_model_id(pool_name), "model_source": model_source},
+        "engine_kwargs": engine_kwargs,
+        "placement_group_config": {"bundle_per_worker": bundle, "strategy": "PACK"},
+        "runtime_env": {"env_vars": env},
+        "deployment_config": {
+            "name": f"{pool_name}-pool",
+            "autoscaling_config": pool.autoscaling.model_dump(),
+            "max_ongoing_requests": pool.max_ongoing_requests,
+            "max_queued_requests": pool.max_queued_requests,
+            "graceful_shutdown_timeout_s": pool.graceful_shutdown_timeout_s,
+        },
+        "log_engine_metrics": False,
+    }
+    if pool.device == "cpu":
+        config["accelerator_config"] = {"kind": "cpu"}
+    elif pool.resources.accelerator_type:
+        config["accelerator_type"] = pool.resources.accelerator_type
+    return config
+
+
+def build_pool_deployment(pool_name: PoolName, pool: PoolConfig):
+    """A bound Ray Serve LLM deployment for one pool."""
+    from ray.serve.llm import LLMConfig, build_llm_deployment
+
+    source = resolve_pool_model(pool_name, pool)
+    llm_config = LLMConfig(**llm_config_dict(pool_name, pool, source))
+    return build_llm_deployment(llm_config)

@@ -1,0 +1,175 @@
+"""The router's request path, independent of Ray and HTTP: decide, call a pool, annotate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from frontier.config import FrontierConfig, PoolName
+from frontier.errors import FrontierError
+from frontier.routing.decide import route
+from frontier.routing.features import extract_features
+from frontier.routing.policy import CostKnob, RoutingPolicy, StatsSnapshot, default_knob
+from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ChatCompletionRequest, Decision, ModelCard, ModelList
+from frontier.serving.pool_client import PoolClient
+from frontier.serving.pools import engine_model_id
+
+PUBLIC_POOL_MODEL: dict[PoolName, str] = {pool: model for model, pool in POOL_MODELS.items()}
+
+
+class StatsSource(Protocol):
+    """Where the router reads the current routing statistics from."""
+
+    def snapshot(self) -> StatsSnapshot:
+        """The latest statistics; must not block."""
+
+
+class StaticStats:
+    """No online statistics: the policy runs on its offline parameters alone."""
+
+    def snapshot(self) -> StatsSnapshot:
+        return StatsSnapshot()
+
+
+@dataclass
+class ChatOutcome:
+    """What the HTTP layer sends back: a JSON body, or a stream of SSE strings, plus headers."""
+
+    decision: Decision
+    headers: dict[str, str]
+    body: dict[str, Any] | None = None
+    stream: AsyncIterator[str] | None = None
+
+
+def sse(payload: dict[str, Any] | str) -> str:
+    """One server-sent event."""
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"data: {data}\n\n"
+
+
+class RouterService:
+    """Routes OpenAI chat requests between the light and the reasoning pool."""
+
+    def __init__(
+        self,
+        config: FrontierConfig,
+        policy: RoutingPolicy,
+        pools: Mapping[PoolName, PoolClient],
+        stats: StatsSource | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.pools = pools
+        self.stats = stats or StaticStats()
+        self.started_at = int(time.time())
+
+    def models(self) -> ModelList:
+        """The public models: the routed one and one per pool."""
+        return ModelList(data=[ModelCard(id=name, created=self.started_at) for name in PUBLIC_MODELS])
+
+    def decide(self, request: ChatCompletionRequest) -> Decision:
+        """The routing decision for a validated request."""
+        messages = [m.model_dump(exclude_none=True) for m in request.messages]
+        features = extract_features(messages, request.tools)
+        knob = default_knob(self.config)
+        if request.frontier is not None and (
+            request.frontier.reasoning_share is not None or request.frontier.price_weight is not None
+        ):
+            knob = CostKnob(request.frontier.reasoning_share, request.frontier.price_weight)
+        return route(request.model, request.reasoning_effort, features, self.policy, self.stats.snapshot(), knob)
+
+    async def chat(self, request: ChatCompletionRequest) -> ChatOutcome:
+        """Serve one chat completion; client errors raise FrontierError before any output."""
+        if request.frontier is not None and None not in (request.frontier.reasoning_share, request.frontier.price_weight):
+            raise FrontierError(400, "set at most one of frontier.reasoning_share and frontier.price_weight", param="frontier")
+        decision = self.decide(request)
+        engine_request = request.model_dump(exclude_unset=True, exclude={"frontier", "reasoning_effort"})
+        engine_request["messages"] = [m.model_dump(exclude_none=True) for m in request.messages]
+        engine_request["model"] = engine_model_id(decision.pool)
+        if request.stream:
+            # Usage is always asked of the engine so the final chunk can carry the cost.
+            engine_request["stream_options"] = {**engine_request.get("stream_options", {}), "include_usage": True}
+        try:
+            result = await asyncio.wait_for(
+                self.pools[decision.pool].chat(engine_request), timeout=self.config.server.request_timeout_s
+            )
+        except asyncio.TimeoutError:
+            raise FrontierError(504, "the pool did not answer in time", code="timeout") from None
+        headers = decision.headers()
+        if result.response is not None:
+            body = result.response
+            body["model"] = PUBLIC_POOL_MODEL[decision.pool]
+            body["frontier"] = self._decision_body(decision, body.get("usage"))
+            return ChatOutcome(decision=decision, headers=headers, body=body)
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        return ChatOutcome(
+            decision=decision, headers=headers, stream=self._annotate_stream(result.chunks, decision, include_usage)
+        )
+
+    def _decision_body(self, decision: Decision, usage: dict[str, Any] | None) -> dict[str, Any]:
+        pool_config = self.config.pools.get(decision.pool)
+        prompt_tokens = (usage or {}).get("prompt_tokens") or 0
+        completion_tokens = (usage or {}).get("completion_tokens") or 0
+        return {
+            "pool": decision.pool,
+            "model": pool_config.model,
+            "reason": decision.reason,
+            "score": decision.score,
+            "threshold": decision.threshold,
+            "policy_version": decision.policy_version,
+            "estimated_cost_usd": pool_config.estimated_cost_usd(prompt_tokens, completion_tokens),
+        }
+
+    async def _annotate_stream(
+        self, chunks: AsyncIterator[dict[str, Any]], decision: Decision, include_usage: bool
+    ) -> AsyncIterator[str]:
+        public_model = PUBLIC_POOL_MODEL[decision.pool]
+        last: dict[str, Any] | None = None
+        usage: dict[str, Any] | None = None
+        try:
+            async for chunk in chunks:
+                if "error" in chunk:
+                    yield sse({"error": chunk["error"]})
+                    return
+                chunk["model"] = public_model
+                last = chunk
+                if chunk.get("usage") and not chunk.get("choices"):
+                    usage = chunk["usage"]
+                    continue  # the usage-only chunk becomes the final chunk below
+                chunk.pop("usage", None)
+                yield sse(chunk)
+        except FrontierError as exc:
+            yield sse(exc.body())
+            return
+        except Exception as exc:  # noqa: BLE001 - a failure after the first token ends the stream with an error event
+            yield sse(FrontierError(502, f"the {decision.pool} pool failed mid-stream: {type(exc).__name__}").body())
+            return
+        final = {
+            "id": (last or {}).get("id", ""),
+            "object": "chat.completion.chunk",
+            "created": (last or {}).get("created", int(time.time())),
+            "model": public_model,
+            "choices": [],
+        }
+        if include_usage and usage is not None:
+            final["usage"] = usage
+        final["frontier"] = self._decision_body(decision, usage)
+        yield sse(final)
+        yield sse("[DONE]")
+
+    async def readiness(self, timeout_s: float = 5.0) -> dict[str, str]:
+        """``ok`` or an error string per pool."""
+
+        async def probe(name: PoolName) -> tuple[str, str]:
+            try:
+                await asyncio.wait_for(self.pools[name].check_health(), timeout=timeout_s)
+                return name, "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                return name, f"unavailable: {type(exc).__name__}"
+
+        results = await asyncio.gather(*(probe(name) for name in self.pools))
+        return dict(results)

@@ -1,0 +1,57 @@
+"""Start the real Frontier stack (local Ray, Serve, both vLLM CPU pools, router) for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from frontier.config import FrontierConfig, load_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_config(**router_overrides) -> FrontierConfig:
+    """The embedded CPU config on a free port, with small queues so tests finish quickly."""
+    data = load_config().model_dump()
+    data["server"].update(host="127.0.0.1", port=free_port(), request_timeout_s=120)
+    data["router"].update(router_overrides)
+    return FrontierConfig.model_validate(data)
+
+
+def wait_ready(base: str, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(f"{base}/readyz", timeout=10)
+            if r.status_code == 200:
+                return
+            last = r.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(1)
+    raise TimeoutError(f"stack not ready after {timeout_s}s: {last}")
+
+
+@contextmanager
+def running_stack(config: FrontierConfig) -> Iterator[str]:
+    """Run the stack in this process (as the Ray driver); yields the server root URL."""
+    from frontier.cli.serve import start, stop
+
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    start(config)
+    base = f"http://{config.server.host}:{config.server.port}"
+    try:
+        wait_ready(base)
+        yield base
+    finally:
+        stop()

@@ -1,0 +1,168 @@
+import asyncio
+import json
+
+import pytest
+
+from frontier.config import load_config
+from frontier.errors import FrontierError
+from frontier.routing.policies import HeuristicPolicy
+from frontier.schemas import ChatCompletionRequest
+from frontier.serving.pool_client import PoolResult, error_from_engine, parse_sse
+from frontier.serving.router_service import RouterService
+
+CONFIG = load_config()
+
+
+def _response(model: str) -> dict:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 2000, "total_tokens": 3000},
+    }
+
+
+async def _chunks(model: str, fail_after: int | None = None):
+    for i in range(3):
+        if fail_after is not None and i == fail_after:
+            raise RuntimeError("engine died")
+        yield {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+               "choices": [{"index": 0, "delta": {"content": f"t{i}"}, "finish_reason": None}]}
+    yield {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
+           "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}
+
+
+class FakePool:
+    def __init__(self, fail_after=None, error=None, delay=0.0):
+        self.requests = []
+        self.fail_after = fail_after
+        self.error = error
+        self.delay = delay
+
+    async def chat(self, request):
+        self.requests.append(request)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.error:
+            raise self.error
+        if request.get("stream"):
+            return PoolResult(chunks=_chunks(request["model"], self.fail_after))
+        return PoolResult(response=_response(request["model"]))
+
+    async def check_health(self):
+        if self.error:
+            raise self.error
+
+
+def _service(light=None, reasoning=None, config=CONFIG):
+    pools = {"light": light or FakePool(), "reasoning": reasoning or FakePool()}
+    return RouterService(config, HeuristicPolicy(0.5), pools), pools
+
+
+def _request(**kw):
+    body = {"model": "frontier", "messages": [{"role": "user", "content": "hello"}], **kw}
+    return ChatCompletionRequest.model_validate(body)
+
+
+async def _collect(stream):
+    return [event async for event in stream]
+
+
+async def test_non_streaming_response_carries_the_decision_and_cost():
+    service, pools = _service()
+    outcome = await service.chat(_request(max_tokens=5, frontier={"reasoning_share": 1.0}))
+    assert outcome.decision.pool == "reasoning"
+    assert outcome.headers["x-frontier-pool"] == "reasoning"
+    assert outcome.headers["x-frontier-reason"] == "policy"
+    assert float(outcome.headers["x-frontier-score"]) == pytest.approx(outcome.decision.score, abs=1e-6)
+    body = outcome.body
+    assert body["model"] == "frontier-reasoning"
+    fr = body["frontier"]
+    assert fr["pool"] == "reasoning" and fr["model"] == CONFIG.pools.reasoning.model
+    pool = CONFIG.pools.reasoning
+    assert fr["estimated_cost_usd"] == pytest.approx(
+        (1000 * pool.price_input_per_mtok + 2000 * pool.price_output_per_mtok) / 1e6)
+    sent = pools["reasoning"].requests[0]
+    assert sent["model"] == "frontier-reasoning-engine" and sent["max_tokens"] == 5
+    assert "frontier" not in sent and "reasoning_effort" not in sent
+    assert pools["light"].requests == []
+
+
+async def test_explicit_model_goes_to_its_pool():
+    service, pools = _service()
+    outcome = await service.chat(_request(model="frontier-light", reasoning_effort="high"))
+    assert (outcome.decision.pool, outcome.decision.reason) == ("light", "explicit")
+    assert len(pools["light"].requests) == 1
+
+
+async def test_stream_ends_with_frontier_chunk_and_done():
+    service, _ = _service()
+    outcome = await service.chat(_request(stream=True, model="frontier-light"))
+    events = await _collect(outcome.stream)
+    assert events[-1] == "data: [DONE]\n\n"
+    chunks = [json.loads(e[len("data: "):]) for e in events[:-1]]
+    assert [c["choices"][0]["delta"]["content"] for c in chunks[:-1]] == ["t0", "t1", "t2"]
+    final = chunks[-1]
+    assert final["choices"] == [] and final["frontier"]["pool"] == "light"
+    assert "usage" not in final  # the client did not ask for usage
+    assert all(c["model"] == "frontier-light" for c in chunks)
+
+
+async def test_stream_usage_when_asked():
+    service, pools = _service()
+    outcome = await service.chat(_request(stream=True, model="frontier-light", stream_options={"include_usage": True}))
+    events = await _collect(outcome.stream)
+    final = json.loads(events[-2][len("data: "):])
+    assert final["usage"]["completion_tokens"] == 3
+    assert pools["light"].requests[0]["stream_options"] == {"include_usage": True}
+
+
+async def test_failure_after_first_token_ends_with_error_event_not_finish_reason():
+    service, _ = _service(light=FakePool(fail_after=2))
+    outcome = await service.chat(_request(stream=True, model="frontier-light"))
+    events = await _collect(outcome.stream)
+    last = json.loads(events[-1][len("data: "):])
+    assert "error" in last and "[DONE]" not in "".join(events)
+    assert all(c.get("finish_reason") is None for e in events[:-1] for c in json.loads(e[6:])["choices"])
+
+
+async def test_pool_error_before_output_propagates():
+    err = FrontierError(400, "This model's maximum context length is 512 tokens", param="messages")
+    service, _ = _service(light=FakePool(error=err))
+    with pytest.raises(FrontierError) as info:
+        await service.chat(_request(model="frontier-light"))
+    assert info.value.status_code == 400 and "512" in info.value.message
+
+
+async def test_timeout_is_504():
+    config = CONFIG.model_copy(update={"server": CONFIG.server.model_copy(update={"request_timeout_s": 0.05})})
+    service, _ = _service(light=FakePool(delay=1.0), config=config)
+    with pytest.raises(FrontierError) as info:
+        await service.chat(_request(model="frontier-light"))
+    assert info.value.status_code == 504
+
+
+async def test_two_cost_knobs_in_one_request_are_400():
+    service, _ = _service()
+    with pytest.raises(FrontierError) as info:
+        await service.chat(_request(frontier={"reasoning_share": 0.2, "price_weight": 1.0}))
+    assert info.value.status_code == 400 and info.value.param == "frontier"
+
+
+async def test_readiness_names_the_failing_pool():
+    service, _ = _service(reasoning=FakePool(error=RuntimeError("down")))
+    assert await service.readiness() == {"light": "ok", "reasoning": "unavailable: RuntimeError"}
+
+
+def test_models_lists_the_three_public_models():
+    service, _ = _service()
+    assert [m.id for m in service.models().data] == ["frontier", "frontier-light", "frontier-reasoning"]
+
+
+def test_sse_parsing_and_engine_error_mapping():
+    assert parse_sse('data: {"a": 1}\n\ndata: [DONE]\n\n') == [{"a": 1}]
+    err = error_from_engine({"error": {"message": "too long", "type": "BadRequestError", "code": 400}})
+    assert (err.status_code, err.message) == (400, "too long")
+    assert error_from_engine({"error": {"message": "x", "type": "E", "code": 7}}).status_code == 500
