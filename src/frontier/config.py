@@ -78,6 +78,11 @@ class PoolConfig(_Strict):
     max_queued_requests: int = Field(
         64, ge=-1, description="Requests waiting for a replica before callers get 429 (-1: unbounded)."
     )
+    overflow_inflight: int | None = Field(
+        None,
+        ge=1,
+        description="In-flight requests (per router replica) above which routed requests overflow to the other pool; None disables.",
+    )
     resources: ReplicaResources = Field(
         default_factory=ReplicaResources, description="Resources each replica of this pool reserves."
     )
@@ -183,7 +188,7 @@ class ControllerConfig(_Strict):
     window: int = Field(2000, ge=50, description="Routed decisions in the sliding window the share is measured over.")
     interval_s: float = Field(1.0, gt=0, description="Seconds between controller steps.")
     gain: float = Field(
-        0.3, ge=0, le=1, description="Integral gain that corrects what the score quantile alone misses (exploration)."
+        0.05, ge=0, le=1, description="Integral gain that corrects what the score quantile alone misses (exploration)."
     )
     tolerance: float = Field(
         0.03, gt=0, le=0.5, description="Stated band around the target the realised window share is held within."
@@ -222,6 +227,101 @@ class FeedbackConfig(_Strict):
     )
 
 
+class ObservabilityConfig(_Strict):
+    """Prometheus metrics and OpenTelemetry traces of the router."""
+
+    metrics: bool = Field(True, description="Serve Prometheus metrics on the router's GET /metrics route.")
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP collector that receives the traces (e.g. 'http://otel-collector:4318/v1/traces' for "
+        "http/protobuf, 'http://otel-collector:4317' for grpc); None: no spans are exported.",
+    )
+    otlp_protocol: Literal["http/protobuf", "grpc"] = Field(
+        "http/protobuf", description="OTLP transport used to export traces to otlp_endpoint."
+    )
+    service_name: str = Field("frontier", min_length=1, description="service.name resource attribute of the traces.")
+    log_prompts: bool = Field(
+        False,
+        description="Put prompt and completion text on spans (gen_ai.input.messages / gen_ai.output.messages); "
+        "off: only sizes, models and the decision are recorded.",
+    )
+    share_window: int = Field(
+        1000, ge=1, description="Routed decisions over which the realised reasoning share gauge is measured (per router replica)."
+    )
+
+
+class ApiKeyEntry(_Strict):
+    """One API key, stored as the SHA-256 of the key (the key itself is never configured)."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Unique name of the key; it identifies the caller in logs, limits and feedback.",
+    )
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="Lower-case hex SHA-256 of the key (`frontier keys add` writes it)."
+    )
+    rpm: int | None = Field(None, ge=1, description="Requests per minute this key may make; None: unlimited.")
+    reasoning_share_budget: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Most share of this key's calls (over auth.budget_window_s) that may go to the reasoning pool; "
+        "None: no share budget.",
+    )
+    reasoning_tokens_per_day: int | None = Field(
+        None, ge=0, description="Reasoning-pool tokens (prompt + completion) this key may use per UTC day; None: unlimited."
+    )
+    feedback_per_minute: int | None = Field(
+        None, ge=1, description="Feedback posts per minute of this key; None: auth.feedback_per_minute."
+    )
+
+
+class AuthConfig(_Strict):
+    """API keys and the per-key limits held in Redis (shared by every router replica)."""
+
+    keys: list[ApiKeyEntry] = Field(
+        default_factory=list,
+        description="API keys (hashes only). Entries of the JSON list in the environment variable FRONTIER_API_KEYS "
+        "are added to these. No keys at all: the router serves without authentication (and says so at startup).",
+    )
+    feedback_per_minute: int = Field(60, ge=1, description="Default feedback posts per minute per key.")
+    burst_fraction: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Requests a key may make at once, as a fraction of its per-minute rate (at least 1); in any "
+        "minute a key gets at most its rate plus this burst.",
+    )
+    budget_window_s: float = Field(
+        3600.0, ge=60, description="Window over which a key's reasoning_share_budget is measured."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "AuthConfig":
+        names = [entry.name for entry in self.keys]
+        if len(names) != len(set(names)):
+            raise ValueError("auth.keys: key names must be unique")
+        return self
+
+
+class LimitsConfig(_Strict):
+    """Input limits checked before any engine work (413 for the body size, 400 for the rest)."""
+
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body in bytes; a larger one gets 413 without being read."
+    )
+    max_messages: int = Field(256, ge=1, description="Most messages one chat request may carry.")
+    max_tokens: int = Field(
+        32768, ge=1, description="Largest max_tokens / max_completion_tokens a request may ask for."
+    )
+    max_bytes_per_token: int = Field(
+        32,
+        ge=1,
+        description="Bound on UTF-8 bytes per token: a prompt longer than the pool's max_model_len times this can "
+        "never fit and is refused with 400 before tokenization.",
+    )
+
+
 class FrontierConfig(_Strict):
     """Everything a Frontier deployment needs."""
 
@@ -230,6 +330,11 @@ class FrontierConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP server settings.")
     redis: RedisConfig = Field(default_factory=RedisConfig, description="Redis server for feedback and online state.")
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig, description="Online learning from feedback.")
+    observability: ObservabilityConfig = Field(
+        default_factory=ObservabilityConfig, description="Prometheus metrics and OpenTelemetry traces."
+    )
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="API keys and per-key limits.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Input limits on chat requests.")
 
 
 class ConfigError(ValueError):

@@ -7,7 +7,7 @@ from frontier.config import load_config
 from frontier.errors import FrontierError
 from frontier.routing.policies import HeuristicPolicy
 from frontier.schemas import ChatCompletionRequest
-from frontier.serving.pool_client import PoolResult, error_from_engine, parse_sse
+from frontier.serving.pool_client import PoolResult, PoolSaturated, PoolUnavailable, error_from_engine, parse_sse
 from frontier.serving.router_service import RouterService
 
 CONFIG = load_config()
@@ -166,3 +166,93 @@ def test_sse_parsing_and_engine_error_mapping():
     err = error_from_engine({"error": {"message": "too long", "type": "BadRequestError", "code": 400}})
     assert (err.status_code, err.message) == (400, "too long")
     assert error_from_engine({"error": {"message": "x", "type": "E", "code": 7}}).status_code == 500
+
+
+class ScriptedPool(FakePool):
+    """Fails with the given errors, in order, then answers."""
+
+    def __init__(self, *errors):
+        super().__init__()
+        self.script = list(errors)
+
+    async def chat(self, request):
+        self.requests.append(request)
+        if self.script:
+            raise self.script.pop(0)
+        if request.get("stream"):
+            return PoolResult(chunks=_chunks(request["model"]))
+        return PoolResult(response=_response(request["model"]))
+
+
+def _light_request(model="frontier", **kw):
+    # reasoning_share 0 makes the policy pick light for a routed request.
+    extra = {"frontier": {"reasoning_share": 0.0}} if model == "frontier" else {}
+    return _request(model=model, **extra, **kw)
+
+
+async def test_saturated_pool_overflows_routed_requests_at_once():
+    light = ScriptedPool(PoolSaturated("light"))
+    service, pools = _service(light=light)
+    outcome = await service.chat(_light_request())
+    assert (outcome.decision.pool, outcome.decision.reason) == ("reasoning", "overflow")
+    assert outcome.headers["x-frontier-reason"] == "overflow"
+    assert outcome.body["frontier"]["reason"] == "overflow"
+    assert len(light.requests) == 1 and len(pools["reasoning"].requests) == 1
+    assert pools["reasoning"].requests[0]["model"] == "frontier-reasoning-engine"
+
+
+async def test_explicit_requests_never_change_pool():
+    light = ScriptedPool(PoolSaturated("light"))
+    service, pools = _service(light=light)
+    with pytest.raises(FrontierError) as info:
+        await service.chat(_light_request(model="frontier-light"))
+    assert info.value.status_code == 429 and info.value.headers["Retry-After"]
+    light = ScriptedPool(PoolUnavailable("light", "x"), PoolUnavailable("light", "x"))
+    service, pools = _service(light=light)
+    with pytest.raises(FrontierError) as info:
+        await service.chat(_light_request(model="frontier-light"))
+    assert info.value.status_code == 503 and len(light.requests) == 2
+    assert pools["reasoning"].requests == []
+
+
+async def test_pool_error_is_retried_once_on_the_same_pool():
+    light = ScriptedPool(PoolUnavailable("light", "ActorDiedError"))
+    service, pools = _service(light=light)
+    outcome = await service.chat(_light_request())
+    assert (outcome.decision.pool, outcome.decision.reason) == ("light", "policy")
+    assert len(light.requests) == 2 and pools["reasoning"].requests == []
+
+
+async def test_second_failure_falls_back_to_the_other_pool_for_routed_requests():
+    light = ScriptedPool(PoolUnavailable("light", "a"), PoolUnavailable("light", "b"))
+    service, pools = _service(light=light)
+    outcome = await service.chat(_light_request(stream=True))
+    assert (outcome.decision.pool, outcome.decision.reason) == ("reasoning", "fallback")
+    events = await _collect(outcome.stream)
+    assert json.loads(events[-2][6:])["frontier"]["reason"] == "fallback"
+    assert service.inflight == {"light": 0, "reasoning": 0}
+
+
+async def test_client_errors_are_not_retried():
+    light = ScriptedPool(FrontierError(400, "too long"))
+    service, pools = _service(light=light)
+    with pytest.raises(FrontierError) as info:
+        await service.chat(_light_request())
+    assert info.value.status_code == 400 and len(light.requests) == 1 and pools["reasoning"].requests == []
+
+
+async def test_busy_pool_overflows_and_inflight_returns_to_zero():
+    data = CONFIG.model_dump()
+    data["pools"]["light"]["overflow_inflight"] = 1
+    config = type(CONFIG).model_validate(data)
+    service, pools = _service(config=config)
+    first = await service.chat(_light_request(stream=True))
+    assert first.decision.pool == "light" and service.inflight["light"] == 1
+    second = await service.chat(_light_request())
+    assert (second.decision.pool, second.decision.reason) == ("reasoning", "overflow")
+    explicit = await service.chat(_light_request(model="frontier-light"))
+    assert explicit.decision.pool == "light"  # explicit requests are never moved
+    await _collect(first.stream)
+    assert service.inflight == {"light": 0, "reasoning": 0}
+    third = await service.chat(_light_request())
+    assert third.decision.pool == "light"

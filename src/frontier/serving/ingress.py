@@ -83,7 +83,7 @@ class RouterIngress:
         self.service = RouterService(
             frontier_config,
             build_policy(frontier_config),
-            {"light": ServeLLMPoolClient(light), "reasoning": ServeLLMPoolClient(reasoning)},
+            {"light": ServeLLMPoolClient("light", light), "reasoning": ServeLLMPoolClient("reasoning", reasoning)},
         )
 
     @app.post("/v1/chat/completions", responses=ERROR_RESPONSES)

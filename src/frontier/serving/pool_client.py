@@ -28,6 +28,25 @@ class PoolClient(Protocol):
         """Raise if the pool cannot serve."""
 
 
+class PoolSaturated(FrontierError):
+    """The pool's queue is full (Ray Serve back-pressure): 429 with Retry-After."""
+
+    def __init__(self, pool: str) -> None:
+        super().__init__(
+            429, f"the {pool} pool is at capacity; retry later", code="pool_saturated", headers={"Retry-After": "1"}
+        )
+
+
+class PoolUnavailable(FrontierError):
+    """The pool failed before producing output (replica died, no replica, engine error): 503."""
+
+    def __init__(self, pool: str, cause: str) -> None:
+        super().__init__(
+            503, f"the {pool} pool is unavailable ({cause}); retry later", code="pool_unavailable",
+            headers={"Retry-After": "2"},
+        )
+
+
 def parse_sse(item: str) -> list[dict[str, Any]]:
     """OpenAI chunks in one or more ``data: ...`` server-sent events; ``[DONE]`` is dropped."""
     chunks = []
@@ -53,7 +72,8 @@ def error_from_engine(error: Any) -> FrontierError:
 class ServeLLMPoolClient:
     """A pool behind a ``DeploymentHandle`` to a Ray Serve LLM ``LLMServer``."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, pool: str, handle: Any) -> None:
+        self._pool = pool
         self._handle = handle
         self._stream_handle = handle.options(stream=True)
 
@@ -71,11 +91,18 @@ class ServeLLMPoolClient:
             param = ".".join(str(p) for p in first.get("loc", ())) or None
             raise FrontierError(400, f"{param}: {first.get('msg')}", param=param, code="invalid_value") from None
 
+        from ray.serve.exceptions import BackPressureError
+
         generator = self._stream_handle.chat.remote(engine_request)
         try:
             first = await generator.__anext__()
         except StopAsyncIteration:
-            raise FrontierError(502, "the pool returned no response") from None
+            raise PoolUnavailable(self._pool, "empty response") from None
+        except BackPressureError:
+            raise PoolSaturated(self._pool) from None
+        except Exception as exc:  # replica death, no replica, engine crash: all retryable
+            generator.cancel()
+            raise PoolUnavailable(self._pool, type(exc).__name__) from exc
         except BaseException:
             generator.cancel()
             raise
@@ -83,7 +110,8 @@ class ServeLLMPoolClient:
         head = items[0]
         if _is_error(head):
             generator.cancel()
-            raise error_from_engine(head)
+            error = error_from_engine(head)
+            raise PoolUnavailable(self._pool, error.message) if error.status_code >= 500 else error
         if not isinstance(head, str):
             generator.cancel()
             return PoolResult(response=head.model_dump() if hasattr(head, "model_dump") else dict(head))

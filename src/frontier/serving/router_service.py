@@ -14,11 +14,12 @@ from frontier.errors import FrontierError
 from frontier.routing.decide import route
 from frontier.routing.features import extract_features
 from frontier.routing.policy import CostKnob, RoutingPolicy, StatsSnapshot, default_knob
-from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ChatCompletionRequest, Decision, ModelCard, ModelList
-from frontier.serving.pool_client import PoolClient
+from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
+from frontier.serving.pool_client import PoolClient, PoolResult, PoolSaturated, PoolUnavailable
 from frontier.serving.pools import engine_model_id
 
 PUBLIC_POOL_MODEL: dict[PoolName, str] = {pool: model for model, pool in POOL_MODELS.items()}
+OTHER_POOL: dict[PoolName, PoolName] = {"light": "reasoning", "reasoning": "light"}
 
 
 class StatsSource(Protocol):
@@ -66,6 +67,7 @@ class RouterService:
         self.pools = pools
         self.stats = stats or StaticStats()
         self.started_at = int(time.time())
+        self.inflight: dict[PoolName, int] = {name: 0 for name in pools}
 
     def models(self) -> ModelList:
         """The public models: the routed one and one per pool."""
@@ -86,21 +88,17 @@ class RouterService:
         """Serve one chat completion; client errors raise FrontierError before any output."""
         if request.frontier is not None and None not in (request.frontier.reasoning_share, request.frontier.price_weight):
             raise FrontierError(400, "set at most one of frontier.reasoning_share and frontier.price_weight", param="frontier")
-        decision = self.decide(request)
+        routed = request.model == ROUTED_MODEL
+        decision = self._overflow_if_busy(self.decide(request), routed)
         engine_request = request.model_dump(exclude_unset=True, exclude={"frontier", "reasoning_effort"})
         engine_request["messages"] = [m.model_dump(exclude_none=True) for m in request.messages]
-        engine_request["model"] = engine_model_id(decision.pool)
         if request.stream:
             # Usage is always asked of the engine so the final chunk can carry the cost.
             engine_request["stream_options"] = {**engine_request.get("stream_options", {}), "include_usage": True}
-        try:
-            result = await asyncio.wait_for(
-                self.pools[decision.pool].chat(engine_request), timeout=self.config.server.request_timeout_s
-            )
-        except asyncio.TimeoutError:
-            raise FrontierError(504, "the pool did not answer in time", code="timeout") from None
+        result, decision = await self._call_with_fallback(decision, engine_request, routed)
         headers = decision.headers()
         if result.response is not None:
+            self.inflight[decision.pool] -= 1
             body = result.response
             body["model"] = PUBLIC_POOL_MODEL[decision.pool]
             body["frontier"] = self._decision_body(decision, body.get("usage"))
@@ -109,6 +107,56 @@ class RouterService:
         return ChatOutcome(
             decision=decision, headers=headers, stream=self._annotate_stream(result.chunks, decision, include_usage)
         )
+
+    def _overflow_if_busy(self, decision: Decision, routed: bool) -> Decision:
+        """Move a routed request to the other pool when its pool has too many requests in flight here."""
+        other = OTHER_POOL[decision.pool]
+        if routed and self._busy(decision.pool) and not self._busy(other):
+            return decision.model_copy(update={"pool": other, "reason": "overflow"})
+        return decision
+
+    def _busy(self, pool: PoolName) -> bool:
+        bound = self.config.pools.get(pool).overflow_inflight
+        return bound is not None and self.inflight[pool] >= bound
+
+    async def _call_with_fallback(
+        self, decision: Decision, engine_request: dict[str, Any], routed: bool
+    ) -> tuple[PoolResult, Decision]:
+        """Call the chosen pool; before any output, retry once, then (routed only) use the other pool.
+
+        A saturated pool (429) is not retried: a routed request overflows to the other pool at once.
+        Explicit-pool requests never change pool: they get the 429/503.
+        """
+        other = OTHER_POOL[decision.pool]
+        try:
+            return await self._call(decision.pool, engine_request), decision
+        except PoolSaturated:
+            if not routed:
+                raise
+            overflow = decision.model_copy(update={"pool": other, "reason": "overflow"})
+            return await self._call(other, engine_request), overflow
+        except PoolUnavailable:
+            pass
+        try:
+            return await self._call(decision.pool, engine_request), decision  # Serve picks a live replica
+        except (PoolUnavailable, PoolSaturated):
+            if not routed:
+                raise
+        fallback = decision.model_copy(update={"pool": other, "reason": "fallback"})
+        return await self._call(other, engine_request), fallback
+
+    async def _call(self, pool: PoolName, engine_request: dict[str, Any]) -> PoolResult:
+        """One pool call up to its first output; counts the request in flight until it ends."""
+        request = {**engine_request, "model": engine_model_id(pool)}
+        self.inflight[pool] += 1
+        try:
+            return await asyncio.wait_for(self.pools[pool].chat(request), timeout=self.config.server.request_timeout_s)
+        except asyncio.TimeoutError:
+            self.inflight[pool] -= 1
+            raise FrontierError(504, f"the {pool} pool did not answer in time", code="timeout") from None
+        except BaseException:
+            self.inflight[pool] -= 1
+            raise
 
     def _decision_body(self, decision: Decision, usage: dict[str, Any] | None) -> dict[str, Any]:
         pool_config = self.config.pools.get(decision.pool)
@@ -131,7 +179,7 @@ class RouterService:
         last: dict[str, Any] | None = None
         usage: dict[str, Any] | None = None
         try:
-            async for chunk in chunks:
+            async for chunk in self._count_until_done(decision.pool, chunks):
                 if "error" in chunk:
                     yield sse({"error": chunk["error"]})
                     return
@@ -160,6 +208,15 @@ class RouterService:
         final["frontier"] = self._decision_body(decision, usage)
         yield sse(final)
         yield sse("[DONE]")
+
+    async def _count_until_done(
+        self, pool: PoolName, chunks: AsyncIterator[dict[str, Any]]
+    ) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            self.inflight[pool] -= 1
 
     async def readiness(self, timeout_s: float = 5.0) -> dict[str, str]:
         """``ok`` or an error string per pool."""
