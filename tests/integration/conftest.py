@@ -1,12 +1,31 @@
 import pytest
 from openai import OpenAI
 
+from frontier.security.keys import generate_key, hash_key
 from tests.support.stack import running_stack, test_config
+
+KEYS = {name: generate_key() for name in ("main", "limited", "nobudget")}
+KEY_ENTRIES = [
+    {"name": "main", "sha256": hash_key(KEYS["main"])},
+    {"name": "limited", "sha256": hash_key(KEYS["limited"]), "rpm": 2},
+    {"name": "nobudget", "sha256": hash_key(KEYS["nobudget"]), "reasoning_share_budget": 0.0},
+]
+
+
+@pytest.fixture(scope="session")
+def api_keys():
+    """Plain keys of the test stack by name (only their hashes are configured)."""
+    return dict(KEYS)
+
+
+@pytest.fixture(scope="session")
+def api_key(api_keys):
+    return api_keys["main"]
 
 
 @pytest.fixture(scope="session")
 def stack_config():
-    return test_config()
+    return test_config(keys=KEY_ENTRIES)
 
 
 @pytest.fixture(scope="session")
@@ -16,5 +35,10 @@ def base_url(stack_config):
 
 
 @pytest.fixture(scope="session")
-def client(base_url):
-    return OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+def auth_headers(api_key):
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture(scope="session")
+def client(base_url, api_key):
+    return OpenAI(base_url=f"{base_url}/v1", api_key=api_key, max_retries=0, timeout=120)

@@ -99,8 +99,8 @@ def test_streaming_carries_the_decision_in_the_final_chunk(client, include_usage
     assert all(c.model == "frontier-reasoning" for c in chunks)
 
 
-def test_streaming_response_headers(base_url):
-    with httpx.stream("POST", f"{base_url}/v1/chat/completions", timeout=60, json={
+def test_streaming_response_headers(base_url, auth_headers):
+    with httpx.stream("POST", f"{base_url}/v1/chat/completions", timeout=60, headers=auth_headers, json={
         "model": "frontier-light", "stream": True, "max_tokens": 4,
         "messages": [{"role": "user", "content": EASY}]}) as r:
         body = "".join(r.iter_text())
@@ -126,21 +126,22 @@ def _assert_openai_error(response: httpx.Response, status: int, param: str | Non
         ({"model": "frontier", "messages": "hello"}, "messages"),
     ],
 )
-def test_client_mistakes_are_400(base_url, body, param):
-    _assert_openai_error(httpx.post(f"{base_url}/v1/chat/completions", json=body, timeout=30), 400, param)
+def test_client_mistakes_are_400(base_url, auth_headers, body, param):
+    _assert_openai_error(httpx.post(f"{base_url}/v1/chat/completions", json=body, timeout=30, headers=auth_headers),
+                         400, param)
 
 
-def test_malformed_json_is_400(base_url):
+def test_malformed_json_is_400(base_url, auth_headers):
     r = httpx.post(f"{base_url}/v1/chat/completions", content=b'{"model": "frontier", "messages": [',
-                   headers={"content-type": "application/json"}, timeout=30)
+                   headers={"content-type": "application/json", **auth_headers}, timeout=30)
     _assert_openai_error(r, 400)
 
 
-def test_unknown_model_is_404(client, base_url):
+def test_unknown_model_is_404(client, base_url, auth_headers):
     with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": EASY}])
     assert info.value.body["param"] == "model"
-    _assert_openai_error(httpx.post(f"{base_url}/v1/chat/completions", timeout=30,
+    _assert_openai_error(httpx.post(f"{base_url}/v1/chat/completions", timeout=30, headers=auth_headers,
                                     json={"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]}), 404)
 
 
@@ -157,5 +158,5 @@ def test_prompt_longer_than_the_pool_limit_is_400_naming_it(client, stack_config
                                        max_tokens=4)
 
 
-def test_unknown_route_is_404_in_openai_shape(base_url):
-    _assert_openai_error(httpx.get(f"{base_url}/v1/nothing-here", timeout=30), 404)
+def test_unknown_route_is_404_in_openai_shape(base_url, auth_headers):
+    _assert_openai_error(httpx.get(f"{base_url}/v1/nothing-here", timeout=30, headers=auth_headers), 404)

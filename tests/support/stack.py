@@ -1,12 +1,14 @@
-"""Start the real Frontier stack (local Ray, Serve, both vLLM CPU pools, router) for tests and benchmarks."""
+"""Start the real Frontier stack (Redis, local Ray, Serve, both vLLM CPU pools, router) for tests and benchmarks."""
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
@@ -19,11 +21,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_config(**router_overrides) -> FrontierConfig:
-    """The embedded CPU config on a free port, with small queues so tests finish quickly."""
+def test_config(keys: list[dict[str, Any]] | None = None, **router_overrides: Any) -> FrontierConfig:
+    """The embedded CPU config on a free port with a private embedded Redis; optional API key entries."""
     data = load_config().model_dump()
     data["server"].update(host="127.0.0.1", port=free_port(), request_timeout_s=120)
     data["router"].update(router_overrides)
+    data["redis"].update(url=None, data_dir=tempfile.mkdtemp(prefix="frontier-test-redis-"))
+    if keys is not None:
+        data["auth"]["keys"] = keys
     return FrontierConfig.model_validate(data)
 
 
@@ -44,14 +49,15 @@ def wait_ready(base: str, timeout_s: float = 600) -> None:
 
 @contextmanager
 def running_stack(config: FrontierConfig) -> Iterator[str]:
-    """Run the stack in this process (as the Ray driver); yields the server root URL."""
-    from frontier.cli.serve import start, stop
+    """Run the stack with this process as the Ray driver; yields the server root URL."""
+    from frontier.cli.serve import LocalStack
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    start(config)
-    base = f"http://{config.server.host}:{config.server.port}"
+    stack = LocalStack(config)
     try:
+        stack.start()
+        base = f"http://{config.server.host}:{config.server.port}"
         wait_ready(base)
         yield base
     finally:
-        stop()
+        stack.stop()

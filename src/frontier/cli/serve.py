@@ -30,32 +30,48 @@ def config_with_overrides(args: argparse.Namespace) -> FrontierConfig:
     return FrontierConfig.model_validate(data)
 
 
-def start(config: FrontierConfig) -> str:
-    """Start Ray (unless joining one), Serve and the app; returns the OpenAI base URL."""
-    import ray
-    from ray import serve
+class LocalStack:
+    """Redis (embedded unless configured), Ray (local unless an address is given), Serve and the app."""
 
-    from frontier.serving.app import build_app
+    def __init__(self, config: FrontierConfig) -> None:
+        from frontier.feedback.redis_server import RedisHandle
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if config.server.ray_address:
-        ray.init(address=config.server.ray_address)
-    else:
-        ray.init(num_cpus=config.server.ray_num_cpus or max(8, os.cpu_count() or 1), include_dashboard=False)
-    serve.start(http_options={"host": config.server.host, "port": config.server.port})
-    serve.run(build_app(config), name=config.server.app_name, route_prefix="/", blocking=False)
-    return f"http://{config.server.host}:{config.server.port}/v1"
+        self.config = config
+        self.redis = RedisHandle(config.redis)
 
+    def start(self) -> str:
+        """Start everything; returns the OpenAI base URL."""
+        import ray
+        from ray import serve
 
-def stop() -> None:
-    """Shut Serve down (replicas stop their engines) and stop a locally started Ray."""
-    import ray
-    from ray import serve
+        from frontier.serving.app import build_app
 
-    try:
-        serve.shutdown()
-    finally:
-        ray.shutdown()
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        redis_url = self.redis.start()
+        data = self.config.model_dump()
+        data["redis"]["url"] = redis_url  # replicas connect to the server this process started
+        config = FrontierConfig.model_validate(data)
+        if config.server.ray_address:
+            ray.init(address=config.server.ray_address)
+        else:
+            ray.init(num_cpus=config.server.ray_num_cpus or max(8, os.cpu_count() or 1), include_dashboard=False)
+        serve.start(http_options={"host": config.server.host, "port": config.server.port})
+        serve.run(build_app(config), name=config.server.app_name, route_prefix="/", blocking=False)
+        return f"http://{config.server.host}:{config.server.port}/v1"
+
+    def stop(self) -> None:
+        """Shut Serve down (replicas stop their engines), then Ray, then the embedded Redis."""
+        import ray
+        from ray import serve
+
+        try:
+            if ray.is_initialized():
+                serve.shutdown()
+        finally:
+            try:
+                ray.shutdown()
+            finally:
+                self.redis.stop()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,12 +88,13 @@ def run(args: argparse.Namespace) -> int:
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
+    stack = LocalStack(config)
     try:
-        url = start(config)
+        url = stack.start()
         print(f"Frontier is serving the OpenAI API at {url} (models: frontier, frontier-light, frontier-reasoning)")
         print("Press Ctrl-C to stop.", flush=True)
         stop_requested.wait()
         print("Stopping...", flush=True)
     finally:
-        stop()
+        stack.stop()
     return 0

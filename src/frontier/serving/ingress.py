@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,12 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from frontier.errors import FrontierError, validation_error_to_frontier
 from frontier.schemas import ChatCompletionRequest, ErrorResponse, ModelList
+from frontier.security.logs import log_request, request_id
+from frontier.serving.access import KEY_STATE
 from frontier.serving.router_service import RouterService
 
 logger = logging.getLogger("frontier.ingress")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 404, 413, 429, 503, 504)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 429, 503, 504)
 }
 
 
@@ -72,29 +75,54 @@ install_error_handlers(app)
 @serve.deployment(name="router")
 @serve.ingress(app)
 class RouterIngress:
-    """Ray Serve ingress: validates, routes and forwards to the pool deployments."""
+    """Ray Serve ingress: authenticates, validates, routes and forwards to the pool deployments."""
 
     def __init__(self, config: dict[str, Any], light: Any, reasoning: Any) -> None:
         from frontier.config import FrontierConfig
+        from frontier.feedback.redis_server import configured_url, connect
         from frontier.routing.policy import build_policy
+        from frontier.security.limits import BodySizeLimitMiddleware
+        from frontier.security.logs import configure_logging
+        from frontier.serving.access import AccessControl, AuthMiddleware
         from frontier.serving.pool_client import ServeLLMPoolClient
 
         frontier_config = FrontierConfig.model_validate(config)
+        configure_logging(log_prompts=frontier_config.observability.log_prompts)
+        redis_url = configured_url(frontier_config.redis)
+        redis_client = connect(redis_url, frontier_config.redis.socket_timeout_s) if redis_url else None
+        access = AccessControl.from_config(frontier_config, redis_client)
+        if warning := access.keys.startup_warning():
+            logger.warning(warning)
+        # Ray builds the ASGI app after this constructor, so middleware can still be added here.
+        app.add_middleware(AuthMiddleware, keys=access.keys)
+        app.add_middleware(BodySizeLimitMiddleware, max_bytes=frontier_config.limits.max_body_bytes)
         self.service = RouterService(
             frontier_config,
             build_policy(frontier_config),
             {"light": ServeLLMPoolClient("light", light), "reasoning": ServeLLMPoolClient("reasoning", reasoning)},
+            access=access,
         )
 
     @app.post("/v1/chat/completions", responses=ERROR_RESPONSES)
-    async def chat_completions(self, body: ChatCompletionRequest) -> Any:
+    async def chat_completions(self, body: ChatCompletionRequest, request: Request) -> Any:
         """OpenAI chat completions, routed between the pools."""
-        outcome = await self.service.chat(body)
+        started = time.perf_counter()
+        rid = request_id(request.headers)
+        key = getattr(request.state, KEY_STATE, None)
+        try:
+            outcome = await self.service.chat(body, key=key)
+        except FrontierError as exc:
+            log_request(logger, request_id=rid, route="chat", status=exc.status_code,
+                        latency_s=time.perf_counter() - started, key=key, messages=body.messages)
+            raise
+        log_request(logger, request_id=rid, route="chat", status=200, latency_s=time.perf_counter() - started,
+                    key=key, decision=outcome.decision, stream=body.stream, messages=body.messages)
+        headers = {**outcome.headers, "x-request-id": rid}
         if outcome.stream is not None:
-            return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=outcome.headers)
-        return JSONResponse(outcome.body, headers=outcome.headers)
+            return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=headers)
+        return JSONResponse(outcome.body, headers=headers)
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", responses=ERROR_RESPONSES)
     async def list_models(self) -> ModelList:
         """The routed model and the two explicit pool models."""
         return self.service.models()

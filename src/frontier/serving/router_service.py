@@ -15,6 +15,8 @@ from frontier.routing.decide import route
 from frontier.routing.features import extract_features
 from frontier.routing.policy import CostKnob, RoutingPolicy, StatsSnapshot, default_knob
 from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
+from frontier.security.keys import KeyInfo
+from frontier.serving.access import AccessControl
 from frontier.serving.pool_client import PoolClient, PoolResult, PoolSaturated, PoolUnavailable
 from frontier.serving.pools import engine_model_id
 
@@ -61,11 +63,13 @@ class RouterService:
         policy: RoutingPolicy,
         pools: Mapping[PoolName, PoolClient],
         stats: StatsSource | None = None,
+        access: AccessControl | None = None,
     ) -> None:
         self.config = config
         self.policy = policy
         self.pools = pools
         self.stats = stats or StaticStats()
+        self.access = access
         self.started_at = int(time.time())
         self.inflight: dict[PoolName, int] = {name: 0 for name in pools}
 
@@ -84,12 +88,19 @@ class RouterService:
             knob = CostKnob(request.frontier.reasoning_share, request.frontier.price_weight)
         return route(request.model, request.reasoning_effort, features, self.policy, self.stats.snapshot(), knob)
 
-    async def chat(self, request: ChatCompletionRequest) -> ChatOutcome:
-        """Serve one chat completion; client errors raise FrontierError before any output."""
+    async def chat(self, request: ChatCompletionRequest, key: KeyInfo | None = None) -> ChatOutcome:
+        """Serve one chat completion for caller ``key``; client errors raise FrontierError before any output."""
         if request.frontier is not None and None not in (request.frontier.reasoning_share, request.frontier.price_weight):
             raise FrontierError(400, "set at most one of frontier.reasoning_share and frontier.price_weight", param="frontier")
+        if self.access is not None:
+            await self.access.admit_chat(request, key)
         routed = request.model == ROUTED_MODEL
-        decision = self._overflow_if_busy(self.decide(request), routed)
+        decision = self.decide(request)
+        if self.access is not None:
+            decision = await self.access.within_budget(decision, key)
+        decision = self._overflow_if_busy(decision, routed)
+        if self.access is not None:
+            self.access.check_pool_fit(request, decision.pool)
         engine_request = request.model_dump(exclude_unset=True, exclude={"frontier", "reasoning_effort"})
         engine_request["messages"] = [m.model_dump(exclude_none=True) for m in request.messages]
         if request.stream:
@@ -102,11 +113,18 @@ class RouterService:
             body = result.response
             body["model"] = PUBLIC_POOL_MODEL[decision.pool]
             body["frontier"] = self._decision_body(decision, body.get("usage"))
+            await self._record_usage(key, decision.pool, body.get("usage"))
             return ChatOutcome(decision=decision, headers=headers, body=body)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         return ChatOutcome(
-            decision=decision, headers=headers, stream=self._annotate_stream(result.chunks, decision, include_usage)
+            decision=decision,
+            headers=headers,
+            stream=self._annotate_stream(result.chunks, decision, include_usage, key),
         )
+
+    async def _record_usage(self, key: KeyInfo | None, pool: PoolName, usage: dict[str, Any] | None) -> None:
+        if self.access is not None and usage:
+            await self.access.record_usage(key, pool, int(usage.get("total_tokens") or 0))
 
     def _overflow_if_busy(self, decision: Decision, routed: bool) -> Decision:
         """Move a routed request to the other pool when its pool has too many requests in flight here."""
@@ -173,7 +191,11 @@ class RouterService:
         }
 
     async def _annotate_stream(
-        self, chunks: AsyncIterator[dict[str, Any]], decision: Decision, include_usage: bool
+        self,
+        chunks: AsyncIterator[dict[str, Any]],
+        decision: Decision,
+        include_usage: bool,
+        key: KeyInfo | None = None,
     ) -> AsyncIterator[str]:
         public_model = PUBLIC_POOL_MODEL[decision.pool]
         last: dict[str, Any] | None = None
@@ -206,6 +228,7 @@ class RouterService:
         if include_usage and usage is not None:
             final["usage"] = usage
         final["frontier"] = self._decision_body(decision, usage)
+        await self._record_usage(key, decision.pool, usage)
         yield sse(final)
         yield sse("[DONE]")
 

@@ -1,0 +1,1 @@
+"""Online learning from feedback: decision log, durable feedback queue, consumer, live policy, cost control."""

@@ -1,0 +1,145 @@
+"""Structured JSON logs with a request id, the decision and latency; keys and prompts redacted.
+
+``configure_logging`` puts one JSON handler with a ``RedactionFilter`` on the ``frontier`` logger. The
+filter rewrites every record it passes: bearer tokens and key-shaped strings in the message, arguments
+and tracebacks become ``[redacted]``; extra fields named like secrets are always redacted, and fields
+named like prompt text (``messages``, ``prompt``, ``content``, ...) unless ``log_prompts`` is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Mapping
+from typing import IO, Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from frontier.security.keys import KeyInfo
+
+REDACTED = "[redacted]"
+HANDLER_NAME = "frontier-json"
+SECRET_FIELDS = frozenset({"authorization", "api_key", "apikey", "key", "token", "password", "secret", "bearer"})
+PROMPT_FIELDS = frozenset({"messages", "prompt", "content", "completion", "text", "input", "output", "tools"})
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)\b(authorization)(['\"]?\s*[:=]\s*['\"]?)(?:[A-Za-z]+\s+)?[^\s'\",;}]+"),
+    re.compile(r"(?i)\b(api[_-]?key|password|secret|token)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",;}]+"),
+)
+_BEARER = re.compile(r"(?i)\bbearer\s+[^\s'\",;]+")
+_KEY_SHAPED = re.compile(r"\b(?:fk|sk)-[A-Za-z0-9_\-]{8,}")
+# pydantic's ValidationError text quotes the offending input, which may be the prompt.
+_PYDANTIC_INPUT = re.compile(r"input_value=.*?(?=, input_type=)")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def scrub(text: str, log_prompts: bool = False) -> str:
+    """``text`` with secrets (and, unless ``log_prompts``, quoted request input) replaced by ``[redacted]``."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    text = _BEARER.sub("Bearer " + REDACTED, text)
+    text = _KEY_SHAPED.sub(REDACTED, text)
+    if not log_prompts:
+        text = _PYDANTIC_INPUT.sub("input_value=" + REDACTED, text)
+    return text
+
+
+class RedactionFilter(logging.Filter):
+    """Rewrites records so that no key and (unless ``log_prompts``) no prompt text reaches a handler."""
+
+    def __init__(self, log_prompts: bool = False) -> None:
+        super().__init__()
+        self.log_prompts = log_prompts
+        self._formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage(), self.log_prompts)
+        record.args = None
+        if record.exc_info:
+            record.exc_text = scrub(self._formatter.formatException(record.exc_info), self.log_prompts)
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = scrub(record.exc_text, self.log_prompts)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info, self.log_prompts)
+        for name, value in list(vars(record).items()):
+            lowered = name.lower()
+            if lowered in SECRET_FIELDS or lowered in PROMPT_FIELDS and not self.log_prompts:
+                setattr(record, name, REDACTED)
+            elif isinstance(value, str) and name not in ("msg", "exc_text", "stack_info"):
+                setattr(record, name, scrub(value, self.log_prompts))
+        return True
+
+
+def json_handler(stream: IO[str] | None = None, log_prompts: bool = False) -> logging.Handler:
+    """A stream handler writing one redacted JSON object per record."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(HANDLER_NAME)
+    handler.setFormatter(
+        JsonFormatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            timestamp=False,
+        )
+    )
+    handler.addFilter(RedactionFilter(log_prompts))
+    return handler
+
+
+def configure_logging(
+    level: str | int = "INFO", log_prompts: bool = False, stream: IO[str] | None = None
+) -> logging.Logger:
+    """Send the ``frontier`` loggers to one JSON handler (replacing an earlier one); returns that logger."""
+    logger = logging.getLogger("frontier")
+    for handler in [h for h in logger.handlers if h.get_name() == HANDLER_NAME]:
+        logger.removeHandler(handler)
+    logger.addHandler(json_handler(stream, log_prompts))
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger
+
+
+def request_id(headers: Mapping[str, str]) -> str:
+    """The caller's ``x-request-id`` when it is a safe token, else a new one."""
+    given = headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def log_request(
+    logger: logging.Logger,
+    *,
+    request_id: str,
+    route: str,
+    status: int,
+    latency_s: float,
+    key: KeyInfo | None = None,
+    decision: Any = None,
+    messages: Any = None,
+    **fields: Any,
+) -> None:
+    """One ``request`` record: id, route, status, latency, the key's name and the decision.
+
+    ``decision`` is a ``frontier.schemas.Decision`` (or None); ``messages`` are kept only when the
+    handler's filter has ``log_prompts`` on.
+    """
+    extra: dict[str, Any] = {
+        "request_id": request_id,
+        "route": route,
+        "status": status,
+        "latency_ms": round(latency_s * 1000, 3),
+        "key_name": key.name if key is not None else None,
+        **fields,
+    }
+    if decision is not None:
+        extra.update(
+            pool=decision.pool,
+            reason=decision.reason,
+            score=decision.score,
+            threshold=decision.threshold,
+            policy_version=decision.policy_version,
+        )
+    if messages is not None:
+        extra["messages"] = messages
+    logger.info("request", extra=extra)
