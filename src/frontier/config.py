@@ -151,6 +151,12 @@ class ServerConfig(_Strict):
     host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP proxy binds.")
     request_timeout_s: float = Field(600.0, gt=0, description="Longest a request may take end to end.")
+    health_probe_interval_s: float = Field(
+        2.0, gt=0, description="How often the router probes each pool; an unhealthy pool gets no routed traffic."
+    )
+    health_probe_timeout_s: float = Field(
+        5.0, gt=0, description="A pool that does not answer a probe within this time counts as unhealthy."
+    )
     app_name: str = Field("frontier", description="Ray Serve application name.")
     ray_address: str | None = Field(
         None, description="Existing Ray cluster to join ('auto', 'ray://...'); None starts a local one."

@@ -25,7 +25,12 @@ def api_key(api_keys):
 
 @pytest.fixture(scope="session")
 def stack_config():
-    return test_config(keys=KEY_ENTRIES)
+    config = test_config(keys=KEY_ENTRIES)
+    # Small queues and an overflow bound so the load and failure tests reach them quickly.
+    data = config.model_dump()
+    data["pools"]["light"].update(max_ongoing_requests=4, max_queued_requests=8)
+    data["pools"]["reasoning"].update(overflow_inflight=2)
+    return type(config).model_validate(data)
 
 
 @pytest.fixture(scope="session")

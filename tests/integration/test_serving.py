@@ -160,3 +160,11 @@ def test_prompt_longer_than_the_pool_limit_is_400_naming_it(client, stack_config
 
 def test_unknown_route_is_404_in_openai_shape(base_url, auth_headers):
     _assert_openai_error(httpx.get(f"{base_url}/v1/nothing-here", timeout=30, headers=auth_headers), 404)
+
+
+def test_metrics_are_public_and_count_decisions(client, base_url):
+    _create(client, model="frontier-light", messages=[{"role": "user", "content": EASY}], max_tokens=2)
+    r = httpx.get(f"{base_url}/metrics", timeout=30)
+    assert r.status_code == 200
+    assert 'frontier_decisions_total{pool="light",reason="explicit"}' in r.text
+    assert "frontier_request_duration_seconds_bucket" in r.text and "frontier_pool_inflight_requests" in r.text

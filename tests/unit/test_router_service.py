@@ -256,3 +256,49 @@ async def test_busy_pool_overflows_and_inflight_returns_to_zero():
     assert service.inflight == {"light": 0, "reasoning": 0}
     third = await service.chat(_light_request())
     assert third.decision.pool == "light"
+
+
+async def test_routed_request_is_traced_with_gen_ai_and_decision_attributes():
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from frontier.serving.metrics import build_metrics
+    from frontier.serving.tracing import RequestTracer
+
+    exporter = InMemorySpanExporter()
+    light = ScriptedPool(PoolUnavailable("light", "a"), PoolUnavailable("light", "b"))
+    metrics = build_metrics(CONFIG.observability)
+    service = RouterService(CONFIG, HeuristicPolicy(0.5), {"light": light, "reasoning": FakePool()},
+                            tracer=RequestTracer.from_config(CONFIG.observability, exporter=exporter),
+                            metrics=metrics)
+    await service.chat(_light_request(max_tokens=5))
+    service.tracer.shutdown()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    root = spans["chat frontier"]
+    assert root.attributes["gen_ai.operation.name"] == "chat"
+    assert root.attributes["gen_ai.request.model"] == "frontier"
+    assert root.attributes["gen_ai.request.max_tokens"] == 5
+    assert root.attributes["gen_ai.response.model"] == "frontier-reasoning"
+    assert root.attributes["frontier.pool"] == "reasoning" and root.attributes["frontier.reason"] == "fallback"
+    assert root.attributes["gen_ai.usage.output_tokens"] == 2000
+    route = spans["frontier.route"]
+    assert route.parent.span_id == root.context.span_id and route.attributes["frontier.pool"] == "light"
+    calls = [s for s in exporter.get_finished_spans() if s.name.startswith("chat frontier-") and s.name.endswith("-engine")]
+    assert [c.attributes["frontier.pool"] for c in sorted(calls, key=lambda c: c.start_time)] == ["light", "light", "reasoning"]
+    assert all(c.parent.span_id == root.context.span_id for c in calls)
+    text = metrics.exposition()[0].decode()
+    assert 'frontier_decisions_total{pool="reasoning",reason="fallback"} 1.0' in text
+
+
+async def test_unhealthy_pool_gets_no_routed_traffic_until_its_probe_succeeds():
+    light = FakePool()
+    service, pools = _service(light=light)
+    light.error = RuntimeError("no replica")
+    states = await service.readiness()
+    service.healthy.update({p: s == "ok" for p, s in states.items()})
+    light.error = None  # requests themselves would work; the probe result decides
+    routed = await service.chat(_light_request())
+    assert (routed.decision.pool, routed.decision.reason) == ("reasoning", "overflow")
+    explicit = await service.chat(_light_request(model="frontier-light"))
+    assert explicit.decision.pool == "light"
+    service.healthy.update({p: s == "ok" for p, s in (await service.readiness()).items()})
+    assert (await service.chat(_light_request())).decision.pool == "light"

@@ -9,6 +9,7 @@ import sys
 COMMAND_MODULES = (
     "frontier.cli.serve",
     "frontier.cli.config_cmd",
+    "frontier.cli.loadtest",
     "frontier.cli.keys",
 )
 

@@ -17,6 +17,7 @@ from frontier.errors import FrontierError, validation_error_to_frontier
 from frontier.schemas import ChatCompletionRequest, ErrorResponse, ModelList
 from frontier.security.logs import log_request, request_id
 from frontier.serving.access import KEY_STATE
+from frontier.serving.metrics import metrics_response
 from frontier.serving.router_service import RouterService
 
 logger = logging.getLogger("frontier.ingress")
@@ -84,7 +85,9 @@ class RouterIngress:
         from frontier.security.limits import BodySizeLimitMiddleware
         from frontier.security.logs import configure_logging
         from frontier.serving.access import AccessControl, AuthMiddleware
+        from frontier.serving.metrics import build_metrics
         from frontier.serving.pool_client import ServeLLMPoolClient
+        from frontier.serving.tracing import RequestTracer
 
         frontier_config = FrontierConfig.model_validate(config)
         configure_logging(log_prompts=frontier_config.observability.log_prompts)
@@ -101,7 +104,12 @@ class RouterIngress:
             build_policy(frontier_config),
             {"light": ServeLLMPoolClient("light", light), "reasoning": ServeLLMPoolClient("reasoning", reasoning)},
             access=access,
+            metrics=build_metrics(frontier_config.observability),
+            tracer=RequestTracer.from_config(frontier_config.observability),
         )
+
+    def __del__(self) -> None:
+        self.service.tracer.shutdown()  # flush spans still waiting for export
 
     @app.post("/v1/chat/completions", responses=ERROR_RESPONSES)
     async def chat_completions(self, body: ChatCompletionRequest, request: Request) -> Any:
@@ -110,7 +118,7 @@ class RouterIngress:
         rid = request_id(request.headers)
         key = getattr(request.state, KEY_STATE, None)
         try:
-            outcome = await self.service.chat(body, key=key)
+            outcome = await self.service.chat(body, key=key, headers=request.headers)
         except FrontierError as exc:
             log_request(logger, request_id=rid, route="chat", status=exc.status_code,
                         latency_s=time.perf_counter() - started, key=key, messages=body.messages)
@@ -126,6 +134,11 @@ class RouterIngress:
     async def list_models(self) -> ModelList:
         """The routed model and the two explicit pool models."""
         return self.service.models()
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(self) -> Any:
+        """Prometheus metrics of this router replica (scrape each replica)."""
+        return metrics_response(self.service.metrics)
 
     @app.get("/healthz")
     async def healthz(self) -> dict[str, str]:

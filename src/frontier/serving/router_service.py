@@ -17,7 +17,9 @@ from frontier.routing.policy import CostKnob, RoutingPolicy, StatsSnapshot, defa
 from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
 from frontier.security.keys import KeyInfo
 from frontier.serving.access import AccessControl
+from frontier.serving.metrics import Metrics, NullMetrics
 from frontier.serving.pool_client import PoolClient, PoolResult, PoolSaturated, PoolUnavailable
+from frontier.serving.tracing import RequestTrace, RequestTracer
 from frontier.serving.pools import engine_model_id
 
 PUBLIC_POOL_MODEL: dict[PoolName, str] = {pool: model for model, pool in POOL_MODELS.items()}
@@ -64,14 +66,20 @@ class RouterService:
         pools: Mapping[PoolName, PoolClient],
         stats: StatsSource | None = None,
         access: AccessControl | None = None,
+        metrics: Metrics | None = None,
+        tracer: RequestTracer | None = None,
     ) -> None:
         self.config = config
         self.policy = policy
         self.pools = pools
         self.stats = stats or StaticStats()
         self.access = access
+        self.metrics: Metrics = metrics or NullMetrics()
+        self.tracer = tracer or RequestTracer()
         self.started_at = int(time.time())
         self.inflight: dict[PoolName, int] = {name: 0 for name in pools}
+        self.healthy: dict[PoolName, bool] = {name: True for name in pools}
+        self._probe_task: asyncio.Task | None = None
 
     def models(self) -> ModelList:
         """The public models: the routed one and one per pool."""
@@ -88,14 +96,30 @@ class RouterService:
             knob = CostKnob(request.frontier.reasoning_share, request.frontier.price_weight)
         return route(request.model, request.reasoning_effort, features, self.policy, self.stats.snapshot(), knob)
 
-    async def chat(self, request: ChatCompletionRequest, key: KeyInfo | None = None) -> ChatOutcome:
-        """Serve one chat completion for caller ``key``; client errors raise FrontierError before any output."""
+    async def chat(
+        self, request: ChatCompletionRequest, key: KeyInfo | None = None, headers: Mapping[str, str] | None = None
+    ) -> ChatOutcome:
+        """Serve one chat completion for caller ``key``; client errors raise FrontierError before any output.
+
+        ``headers`` may carry a W3C ``traceparent`` that becomes the parent of the request span.
+        """
+        self._ensure_health_probe()
+        trace = self.tracer.start(request, headers)
+        try:
+            return await self._chat(request, key, trace)
+        except BaseException as exc:
+            trace.end(error=exc, status_code=exc.status_code if isinstance(exc, FrontierError) else 500)
+            raise
+
+    async def _chat(self, request: ChatCompletionRequest, key: KeyInfo | None, trace: RequestTrace) -> ChatOutcome:
         if request.frontier is not None and None not in (request.frontier.reasoning_share, request.frontier.price_weight):
             raise FrontierError(400, "set at most one of frontier.reasoning_share and frontier.price_weight", param="frontier")
         if self.access is not None:
             await self.access.admit_chat(request, key)
         routed = request.model == ROUTED_MODEL
-        decision = self.decide(request)
+        with trace.routing():
+            decision = self.decide(request)
+            trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
         if self.access is not None:
             decision = await self.access.within_budget(decision, key)
         decision = self._overflow_if_busy(decision, routed)
@@ -106,21 +130,38 @@ class RouterService:
         if request.stream:
             # Usage is always asked of the engine so the final chunk can carry the cost.
             engine_request["stream_options"] = {**engine_request.get("stream_options", {}), "include_usage": True}
-        result, decision = await self._call_with_fallback(decision, engine_request, routed)
+        result, decision = await self._call_with_fallback(decision, engine_request, routed, trace)
+        trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
+        self.metrics.observe_decision(decision, routed=routed)
         headers = decision.headers()
         if result.response is not None:
-            self.inflight[decision.pool] -= 1
+            self._add_inflight(decision.pool, -1)
             body = result.response
             body["model"] = PUBLIC_POOL_MODEL[decision.pool]
             body["frontier"] = self._decision_body(decision, body.get("usage"))
+            trace.observe_response(body)
+            trace.end(status_code=200)
+            self._observe_response(decision, trace, body.get("usage"), "ok")
             await self._record_usage(key, decision.pool, body.get("usage"))
             return ChatOutcome(decision=decision, headers=headers, body=body)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         return ChatOutcome(
             decision=decision,
             headers=headers,
-            stream=self._annotate_stream(result.chunks, decision, include_usage, key),
+            stream=self._annotate_stream(result.chunks, decision, include_usage, key, trace),
         )
+
+    def _observe_response(self, decision: Decision, trace: RequestTrace, usage: dict[str, Any] | None, outcome: str) -> None:
+        usage = usage or {}
+        prompt_tokens, completion_tokens = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+        cost = self.config.pools.get(decision.pool).estimated_cost_usd(prompt_tokens, completion_tokens)
+        self.metrics.observe_response(
+            decision.pool, trace.latency_s, trace.ttft_s, cost, prompt_tokens, completion_tokens, outcome=outcome
+        )
+
+    def _add_inflight(self, pool: PoolName, delta: int) -> None:
+        self.inflight[pool] += delta
+        self.metrics.set_inflight(pool, self.inflight[pool])
 
     async def _record_usage(self, key: KeyInfo | None, pool: PoolName, usage: dict[str, Any] | None) -> None:
         if self.access is not None and usage:
@@ -134,11 +175,25 @@ class RouterService:
         return decision
 
     def _busy(self, pool: PoolName) -> bool:
+        """Too many requests in flight from this router, or the last probe or call found it unhealthy."""
         bound = self.config.pools.get(pool).overflow_inflight
-        return bound is not None and self.inflight[pool] >= bound
+        return not self.healthy[pool] or (bound is not None and self.inflight[pool] >= bound)
+
+    def _ensure_health_probe(self) -> None:
+        if self._probe_task is None or self._probe_task.done():
+            self._probe_task = asyncio.get_running_loop().create_task(self._probe_forever())
+
+    async def _probe_forever(self) -> None:
+        """Keep ``healthy`` current: a pool with no live replica (or a stuck one) fails its probe."""
+        server = self.config.server
+        while True:
+            states = await self.readiness(timeout_s=server.health_probe_timeout_s)
+            for pool, state in states.items():
+                self.healthy[pool] = state == "ok"
+            await asyncio.sleep(server.health_probe_interval_s)
 
     async def _call_with_fallback(
-        self, decision: Decision, engine_request: dict[str, Any], routed: bool
+        self, decision: Decision, engine_request: dict[str, Any], routed: bool, trace: RequestTrace
     ) -> tuple[PoolResult, Decision]:
         """Call the chosen pool; before any output, retry once, then (routed only) use the other pool.
 
@@ -147,33 +202,37 @@ class RouterService:
         """
         other = OTHER_POOL[decision.pool]
         try:
-            return await self._call(decision.pool, engine_request), decision
+            return await self._call(decision.pool, engine_request, trace), decision
         except PoolSaturated:
             if not routed:
                 raise
             overflow = decision.model_copy(update={"pool": other, "reason": "overflow"})
-            return await self._call(other, engine_request), overflow
+            return await self._call(other, engine_request, trace), overflow
         except PoolUnavailable:
-            pass
+            self.healthy[decision.pool] = False  # until the next probe succeeds
         try:
-            return await self._call(decision.pool, engine_request), decision  # Serve picks a live replica
+            return await self._call(decision.pool, engine_request, trace), decision  # Serve picks a live replica
         except (PoolUnavailable, PoolSaturated):
             if not routed:
                 raise
         fallback = decision.model_copy(update={"pool": other, "reason": "fallback"})
-        return await self._call(other, engine_request), fallback
+        return await self._call(other, engine_request, trace), fallback
 
-    async def _call(self, pool: PoolName, engine_request: dict[str, Any]) -> PoolResult:
+    async def _call(self, pool: PoolName, engine_request: dict[str, Any], trace: RequestTrace) -> PoolResult:
         """One pool call up to its first output; counts the request in flight until it ends."""
         request = {**engine_request, "model": engine_model_id(pool)}
-        self.inflight[pool] += 1
+        self._add_inflight(pool, 1)
+        trace.start_pool_call(pool, request["model"])
         try:
             return await asyncio.wait_for(self.pools[pool].chat(request), timeout=self.config.server.request_timeout_s)
         except asyncio.TimeoutError:
-            self.inflight[pool] -= 1
-            raise FrontierError(504, f"the {pool} pool did not answer in time", code="timeout") from None
-        except BaseException:
-            self.inflight[pool] -= 1
+            self._add_inflight(pool, -1)
+            error = FrontierError(504, f"the {pool} pool did not answer in time", code="timeout")
+            trace.end_pool_call(error)
+            raise error from None
+        except BaseException as exc:
+            self._add_inflight(pool, -1)
+            trace.end_pool_call(exc)
             raise
 
     def _decision_body(self, decision: Decision, usage: dict[str, Any] | None) -> dict[str, Any]:
@@ -195,7 +254,31 @@ class RouterService:
         chunks: AsyncIterator[dict[str, Any]],
         decision: Decision,
         include_usage: bool,
-        key: KeyInfo | None = None,
+        key: KeyInfo | None,
+        trace: RequestTrace,
+    ) -> AsyncIterator[str]:
+        outcome, error = "cancelled", None  # stays so if the client goes away
+        try:
+            async for event in self._stream_events(chunks, decision, include_usage, key, trace):
+                if event.startswith('data: {"error"'):
+                    outcome = "error"
+                yield event
+            if outcome != "error":
+                outcome = "ok"
+        except BaseException as exc:
+            outcome, error = "error", exc
+            raise
+        finally:
+            trace.end(error=error, status_code=200)
+            self._observe_response(decision, trace, trace.usage, outcome)
+
+    async def _stream_events(
+        self,
+        chunks: AsyncIterator[dict[str, Any]],
+        decision: Decision,
+        include_usage: bool,
+        key: KeyInfo | None,
+        trace: RequestTrace,
     ) -> AsyncIterator[str]:
         public_model = PUBLIC_POOL_MODEL[decision.pool]
         last: dict[str, Any] | None = None
@@ -205,6 +288,7 @@ class RouterService:
                 if "error" in chunk:
                     yield sse({"error": chunk["error"]})
                     return
+                trace.observe_chunk(chunk)
                 chunk["model"] = public_model
                 last = chunk
                 if chunk.get("usage") and not chunk.get("choices"):
@@ -239,7 +323,7 @@ class RouterService:
             async for chunk in chunks:
                 yield chunk
         finally:
-            self.inflight[pool] -= 1
+            self._add_inflight(pool, -1)
 
     async def readiness(self, timeout_s: float = 5.0) -> dict[str, str]:
         """``ok`` or an error string per pool."""
