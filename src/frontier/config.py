@@ -151,6 +151,9 @@ class ServerConfig(_Strict):
     host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP proxy binds.")
     request_timeout_s: float = Field(600.0, gt=0, description="Longest a request may take end to end.")
+    access_log: bool = Field(
+        False, description="Ray Serve's per-request access logs in proxy and replicas (the router logs each request as JSON anyway)."
+    )
     health_probe_interval_s: float = Field(
         2.0, gt=0, description="How often the router probes each pool; an unhealthy pool gets no routed traffic."
     )
@@ -214,7 +217,7 @@ class FeedbackConfig(_Strict):
     )
     online_dim: int = Field(32, ge=1, le=512, description="Dimension of the projected features the online model learns over.")
     prior_variance: float = Field(
-        0.5, gt=0, description="Prior variance of each online residual weight (smaller: stays closer to the offline artifact)."
+        1.0, gt=0, description="Prior variance of each online residual weight (smaller: stays closer to the offline artifact)."
     )
     half_life_events: float = Field(
         20000.0, gt=0, description="Exponential forgetting: evidence halves after this many further events."

@@ -302,3 +302,19 @@ async def test_unhealthy_pool_gets_no_routed_traffic_until_its_probe_succeeds():
     assert explicit.decision.pool == "light"
     service.healthy.update({p: s == "ok" for p, s in (await service.readiness()).items()})
     assert (await service.chat(_light_request())).decision.pool == "light"
+
+
+async def test_no_retry_on_a_pool_without_a_live_replica():
+    class DeadPool(ScriptedPool):
+        async def check_health(self):
+            await asyncio.sleep(10)  # a handle with no replica waits for one
+
+    light = DeadPool(PoolUnavailable("light", "ActorDiedError"))
+    service, pools = _service(light=light)
+    outcome = await service.chat(_light_request())
+    assert (outcome.decision.pool, outcome.decision.reason) == ("reasoning", "fallback")
+    assert len(light.requests) == 1 and service.healthy["light"] is False
+    light.script = [PoolUnavailable("light", "ActorDiedError")]
+    with pytest.raises(FrontierError) as info:
+        await service.chat(_light_request(model="frontier-light"))
+    assert info.value.status_code == 503 and pools["reasoning"].requests[-1]["model"] != "frontier-light-engine"

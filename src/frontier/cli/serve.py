@@ -55,7 +55,10 @@ class LocalStack:
             ray.init(address=config.server.ray_address)
         else:
             ray.init(num_cpus=config.server.ray_num_cpus or max(8, os.cpu_count() or 1), include_dashboard=False)
-        serve.start(http_options={"host": config.server.host, "port": config.server.port})
+        serve.start(
+            http_options={"host": config.server.host, "port": config.server.port},
+            logging_config={"enable_access_log": config.server.access_log},
+        )
         serve.run(build_app(config), name=config.server.app_name, route_prefix="/", blocking=False)
         return f"http://{config.server.host}:{config.server.port}/v1"
 

@@ -12,9 +12,10 @@ def build_app(config: FrontierConfig):
     from frontier.serving.ingress import RouterIngress
     from frontier.serving.pools import build_pool_deployment
 
-    light = build_pool_deployment("light", config.pools.light)
-    reasoning = build_pool_deployment("reasoning", config.pools.reasoning)
+    light = build_pool_deployment("light", config.pools.light, access_log=config.server.access_log)
+    reasoning = build_pool_deployment("reasoning", config.pools.reasoning, access_log=config.server.access_log)
     router = RouterIngress.options(
+        logging_config={"enable_access_log": config.server.access_log},
         autoscaling_config=config.router.autoscaling.model_dump(),
         max_ongoing_requests=config.router.max_ongoing_requests,
         ray_actor_options={"num_cpus": config.router.num_cpus, "resources": dict(config.router.custom_resources)},

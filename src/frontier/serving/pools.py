@@ -71,10 +71,12 @@ def llm_config_dict(pool_name: PoolName, pool: PoolConfig, model_source: str) ->
     return config
 
 
-def build_pool_deployment(pool_name: PoolName, pool: PoolConfig):
+def build_pool_deployment(pool_name: PoolName, pool: PoolConfig, access_log: bool = False):
     """A bound Ray Serve LLM deployment for one pool."""
     from ray.serve.llm import LLMConfig, build_llm_deployment
 
     source = resolve_pool_model(pool_name, pool)
-    llm_config = LLMConfig(**llm_config_dict(pool_name, pool, source))
+    config = llm_config_dict(pool_name, pool, source)
+    config["deployment_config"]["logging_config"] = {"enable_access_log": access_log}
+    llm_config = LLMConfig(**config)
     return build_llm_deployment(llm_config)

@@ -24,6 +24,7 @@ from frontier.serving.pools import engine_model_id
 
 PUBLIC_POOL_MODEL: dict[PoolName, str] = {pool: model for model, pool in POOL_MODELS.items()}
 OTHER_POOL: dict[PoolName, PoolName] = {"light": "reasoning", "reasoning": "light"}
+RETRY_PROBE_TIMEOUT_S = 1.0
 
 
 class StatsSource(Protocol):
@@ -168,14 +169,14 @@ class RouterService:
             await self.access.record_usage(key, pool, int(usage.get("total_tokens") or 0))
 
     def _overflow_if_busy(self, decision: Decision, routed: bool) -> Decision:
-        """Move a routed request to the other pool when its pool has too many requests in flight here."""
+        """Move a policy decision to the other pool when its pool is busy or unhealthy."""
         other = OTHER_POOL[decision.pool]
-        if routed and self._busy(decision.pool) and not self._busy(other):
+        if routed and decision.reason == "policy" and self._busy(decision.pool) and not self._busy(other):
             return decision.model_copy(update={"pool": other, "reason": "overflow"})
         return decision
 
     def _busy(self, pool: PoolName) -> bool:
-        """Too many requests in flight from this router, or the last probe or call found it unhealthy."""
+        """Too many requests in flight from this router, or the pool is unhealthy."""
         bound = self.config.pools.get(pool).overflow_inflight
         return not self.healthy[pool] or (bound is not None and self.inflight[pool] >= bound)
 
@@ -184,21 +185,35 @@ class RouterService:
             self._probe_task = asyncio.get_running_loop().create_task(self._probe_forever())
 
     async def _probe_forever(self) -> None:
-        """Keep ``healthy`` current: a pool with no live replica (or a stuck one) fails its probe."""
+        """Keep ``healthy`` current; two failed probes in a row (no live replica, stuck engine) mark a pool down."""
         server = self.config.server
+        failures = {pool: 0 for pool in self.pools}
         while True:
             states = await self.readiness(timeout_s=server.health_probe_timeout_s)
             for pool, state in states.items():
-                self.healthy[pool] = state == "ok"
+                failures[pool] = 0 if state == "ok" else failures[pool] + 1
+                if state == "ok":
+                    self.healthy[pool] = True
+                elif failures[pool] >= 2:
+                    self.healthy[pool] = False
             await asyncio.sleep(server.health_probe_interval_s)
+
+    async def _has_live_replica(self, pool: PoolName) -> bool:
+        try:
+            await asyncio.wait_for(self.pools[pool].check_health(), timeout=RETRY_PROBE_TIMEOUT_S)
+            return True
+        except Exception:  # noqa: BLE001 - no answer in time means no replica to retry on
+            self.healthy[pool] = False
+            return False
 
     async def _call_with_fallback(
         self, decision: Decision, engine_request: dict[str, Any], routed: bool, trace: RequestTrace
     ) -> tuple[PoolResult, Decision]:
-        """Call the chosen pool; before any output, retry once, then (routed only) use the other pool.
+        """Call the chosen pool; before any output, retry once on another replica, then (routed only) the other pool.
 
-        A saturated pool (429) is not retried: a routed request overflows to the other pool at once.
-        Explicit-pool requests never change pool: they get the 429/503.
+        A saturated pool (429) is not retried: a routed request overflows to the other pool at once. The
+        retry happens only if a replica of the pool still answers a quick probe, so a request never waits for
+        a replacement replica. Explicit-pool requests never change pool: they get the 429/503.
         """
         other = OTHER_POOL[decision.pool]
         try:
@@ -209,11 +224,13 @@ class RouterService:
             overflow = decision.model_copy(update={"pool": other, "reason": "overflow"})
             return await self._call(other, engine_request, trace), overflow
         except PoolUnavailable:
-            self.healthy[decision.pool] = False  # until the next probe succeeds
-        try:
-            return await self._call(decision.pool, engine_request, trace), decision  # Serve picks a live replica
-        except (PoolUnavailable, PoolSaturated):
-            if not routed:
+            if await self._has_live_replica(decision.pool):
+                try:
+                    return await self._call(decision.pool, engine_request, trace), decision
+                except (PoolUnavailable, PoolSaturated):
+                    if not routed:
+                        raise
+            elif not routed:
                 raise
         fallback = decision.model_copy(update={"pool": other, "reason": "fallback"})
         return await self._call(other, engine_request, trace), fallback
