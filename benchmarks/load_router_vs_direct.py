@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import bare_vllm, wait_http  # noqa: E402
 
 from frontier.cli.loadtest import parse_duration, run_loadtest  # noqa: E402
-from frontier.serving.pools import resolve_pool_model  # noqa: E402
+from frontier.serving.pools import cpu_threads, resolve_pool_model  # noqa: E402
 from tests.support.stack import free_port, running_stack, test_config  # noqa: E402
 
 
@@ -91,7 +91,7 @@ def main() -> None:
 
     light = config.pools.light
     port = free_port()
-    server = bare_vllm(resolve_pool_model("light", light), light.max_model_len, port)
+    server = bare_vllm(resolve_pool_model("light", light), light.max_model_len, port, cpu_threads(light))
     try:
         direct_root = f"http://127.0.0.1:{port}"
         wait_http(f"{direct_root}/v1/models")

@@ -2,7 +2,8 @@
 
 One run measures, at concurrency 1 and 16, p50/p99 latency and throughput of
   (a) the router path: HTTP -> Serve proxy -> router ingress (routing decision included) -> light pool, and
-  (b) a bare `vllm serve` OpenAI server on the same demo model with the same engine arguments,
+  (b) a bare `vllm serve` OpenAI server on the same demo model with the same engine arguments, and
+  (c) the light pool's Ray Serve LLM replica called through a DeploymentHandle (no HTTP, no router),
 one after the other on this machine (so they do not compete for cores), and prints their ratios.
 The last line is a JSON object with every figure.
 
@@ -25,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from frontier.serving.pools import resolve_pool_model  # noqa: E402
+from frontier.serving.pools import cpu_threads, resolve_pool_model  # noqa: E402
 from tests.support.stack import free_port, running_stack, test_config  # noqa: E402
 
 PROMPTS = [
@@ -44,6 +45,7 @@ async def _one(client: httpx.AsyncClient, url: str, model: str, prompt: str, max
     elapsed = time.perf_counter() - start
     r.raise_for_status()
     assert r.json()["usage"]["completion_tokens"] == max_tokens
+    assert model != "frontier" or r.headers["x-frontier-pool"] == "light"  # same engine as the direct path
     return elapsed
 
 
@@ -69,12 +71,46 @@ async def measure(url: str, model: str, concurrency: int, requests: int, max_tok
     }
 
 
+async def measure_handle(concurrency: int, requests: int, max_tokens: int) -> dict:
+    """The light pool's LLMServer called through a Serve DeploymentHandle from this process (no HTTP,
+    no router): separates Ray Serve LLM's own cost from the router's."""
+    from ray import serve
+    from ray.serve.llm.openai_api_models import ChatCompletionRequest
+
+    handle = serve.get_deployment_handle("LLMServer:light-pool", app_name="frontier").options(stream=True)
+
+    async def one(i: int) -> float:
+        request = ChatCompletionRequest(
+            model="frontier-light-engine", messages=[{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
+            max_tokens=max_tokens, temperature=0, ignore_eos=True)
+        start = time.perf_counter()
+        async for _ in handle.chat.remote(request):
+            pass
+        return time.perf_counter() - start
+
+    for i in range(4):
+        await one(i)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def bounded(i: int) -> float:
+        async with sem:
+            return await one(i)
+
+    start = time.perf_counter()
+    latencies = await asyncio.gather(*(bounded(i) for i in range(requests)))
+    wall = time.perf_counter() - start
+    ms = sorted(x * 1000 for x in latencies)
+    return {"p50_ms": statistics.median(ms), "p99_ms": ms[min(len(ms) - 1, int(round(0.99 * (len(ms) - 1))))],
+            "rps": requests / wall}
+
+
 def run_levels(url: str, model: str, levels: list[int], requests: int, max_tokens: int) -> dict:
     return {c: asyncio.run(measure(url, model, c, requests, max_tokens)) for c in levels}
 
 
-def bare_vllm(model_dir: str, max_model_len: int, port: int) -> subprocess.Popen:
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
+def bare_vllm(model_dir: str, max_model_len: int, port: int, threads: int) -> subprocess.Popen:
+    # Same engine settings as the pool replica, including its compute threads.
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", OMP_NUM_THREADS=str(threads))
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
            "--served-model-name", "direct", "--dtype", "float32", "--enforce-eager",
            "--max-model-len", str(max_model_len), "--host", "127.0.0.1", "--port", str(port)]
@@ -105,10 +141,11 @@ def main() -> None:
     config = test_config(reasoning_share=0.0)
     with running_stack(config) as base:
         routed = run_levels(f"{base}/v1/chat/completions", "frontier", levels, args.requests, args.max_tokens)
+        pool_handle = {c: asyncio.run(measure_handle(c, args.requests, args.max_tokens)) for c in levels}
 
     light = config.pools.light
     port = free_port()
-    server = bare_vllm(resolve_pool_model("light", light), light.max_model_len, port)
+    server = bare_vllm(resolve_pool_model("light", light), light.max_model_len, port, cpu_threads(light))
     try:
         wait_http(f"http://127.0.0.1:{port}/v1/models")
         direct = run_levels(f"http://127.0.0.1:{port}/v1/chat/completions", "direct", levels, args.requests,
@@ -119,16 +156,18 @@ def main() -> None:
 
     result = {"requests": args.requests, "max_tokens": args.max_tokens, "cpus": os.cpu_count(), "levels": {}}
     for c in levels:
-        r, d = routed[c], direct[c]
+        r, d, h = routed[c], direct[c], pool_handle[c]
         result["levels"][str(c)] = {
-            "router": r, "direct": d,
+            "router": r, "direct": d, "pool_handle": h,
+            "router_vs_pool_handle_p50_ms": r["p50_ms"] - h["p50_ms"],
             "p50_overhead_ms": r["p50_ms"] - d["p50_ms"],
             "p99_overhead_ms": r["p99_ms"] - d["p99_ms"],
             "throughput_ratio": r["rps"] / d["rps"],
         }
         print(f"concurrency {c:>3}: router p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms {r['rps']:.1f} req/s | "
               f"direct p50 {d['p50_ms']:.1f} ms p99 {d['p99_ms']:.1f} ms {d['rps']:.1f} req/s | "
-              f"overhead p50 {r['p50_ms'] - d['p50_ms']:+.1f} ms, throughput x{r['rps'] / d['rps']:.2f}")
+              f"overhead p50 {r['p50_ms'] - d['p50_ms']:+.1f} ms, throughput x{r['rps'] / d['rps']:.2f} | "
+              f"pool via handle p50 {h['p50_ms']:.1f} ms {h['rps']:.1f} req/s")
     print(json.dumps(result))
 
 

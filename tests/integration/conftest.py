@@ -1,5 +1,11 @@
+import csv
+import json
+from pathlib import Path
+
 import pytest
 from openai import OpenAI
+
+from frontier.cli.main import main as frontier_cli
 
 from frontier.security.keys import generate_key, hash_key
 from tests.support.stack import running_stack, test_config
@@ -23,9 +29,30 @@ def api_key(api_keys):
     return api_keys["main"]
 
 
+ROUTELLM_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "routellm" / "mmlu_dev.csv"
+LIGHT_COL, REASONING_COL = "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"
+
+
 @pytest.fixture(scope="session")
-def stack_config():
-    config = test_config(keys=KEY_ENTRIES)
+def trained_router(tmp_path_factory):
+    """A router trained with `frontier train` on a small slice of the labelled data (every 20th row)."""
+    work = tmp_path_factory.mktemp("router")
+    with ROUTELLM_DATA.open(newline="") as f:
+        rows = list(csv.DictReader(f))[::20]
+    data = work / "slice.csv"
+    with data.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["prompt", LIGHT_COL, REASONING_COL], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    out = work / "artifact"
+    assert frontier_cli(["train", "--data", str(data), "--light-col", LIGHT_COL, "--reasoning-col", REASONING_COL,
+                         "--out", str(out), "--name", "slice"]) == 0
+    return {"dir": out, "version": json.loads((out / "router.json").read_text())["version"], "rows": len(rows)}
+
+
+@pytest.fixture(scope="session")
+def stack_config(trained_router):
+    config = test_config(keys=KEY_ENTRIES, policy="learned", artifact=str(trained_router["dir"]))
     # Small queues and an overflow bound so the load and failure tests reach them quickly.
     data = config.model_dump()
     data["pools"]["light"].update(max_ongoing_requests=4, max_queued_requests=8)

@@ -25,12 +25,12 @@ def test_health_and_readiness(base_url):
     assert ready.status_code == 200 and ready.json()["pools"] == {"light": "ok", "reasoning": "ok"}
 
 
-@pytest.mark.parametrize("prompt,pool", [(EASY, "light"), (HARD, "reasoning")])
-def test_routed_request_shows_the_policy_decision(client, stack_config, prompt, pool):
+@pytest.mark.parametrize("prompt", [EASY, HARD])
+def test_routed_request_shows_the_trained_policy_decision(client, stack_config, trained_router, prompt):
     raw, resp = _create(client, model="frontier", messages=[{"role": "user", "content": prompt}], max_tokens=8)
-    assert raw.headers["x-frontier-pool"] == pool
+    pool = raw.headers["x-frontier-pool"]
     assert raw.headers["x-frontier-reason"] == "policy"
-    assert raw.headers["x-frontier-policy-version"]
+    assert raw.headers["x-frontier-policy-version"].endswith(trained_router["version"])
     score = float(raw.headers["x-frontier-score"])
     decision = resp.model_extra["frontier"]
     assert decision["pool"] == pool and decision["reason"] == "policy"
@@ -44,6 +44,14 @@ def test_routed_request_shows_the_policy_decision(client, stack_config, prompt, 
         pool_config.estimated_cost_usd(resp.usage.prompt_tokens, resp.usage.completion_tokens))
 
 
+@pytest.mark.parametrize("share,pool", [(0.0, "light"), (1.0, "reasoning")])
+def test_per_request_cost_knob_moves_the_threshold(client, share, pool):
+    raw, resp = _create(client, model="frontier", messages=[{"role": "user", "content": HARD}], max_tokens=4,
+                        extra_body={"frontier": {"reasoning_share": share}})
+    assert (raw.headers["x-frontier-pool"], raw.headers["x-frontier-reason"]) == (pool, "policy")
+    assert resp.model_extra["frontier"]["threshold"] is not None
+
+
 @pytest.mark.parametrize("model,pool", [("frontier-light", "light"), ("frontier-reasoning", "reasoning")])
 def test_explicit_models_always_use_their_pool(client, model, pool):
     for prompt in (EASY, HARD):
@@ -54,8 +62,9 @@ def test_explicit_models_always_use_their_pool(client, model, pool):
 @pytest.mark.parametrize("effort,pool,reason", [("minimal", "light", "effort"), ("high", "reasoning", "effort"),
                                                 ("low", "light", "policy"), ("medium", "light", "policy")])
 def test_reasoning_effort(client, effort, pool, reason):
-    raw, _ = _create(client, model="frontier", messages=[{"role": "user", "content": EASY}], max_tokens=4,
-                     reasoning_effort=effort)
+    # reasoning_share 0 makes the policy's own choice light, so only an effort override can pick reasoning.
+    raw, _ = _create(client, model="frontier", messages=[{"role": "user", "content": HARD}], max_tokens=4,
+                     reasoning_effort=effort, extra_body={"frontier": {"reasoning_share": 0.0}})
     assert (raw.headers["x-frontier-pool"], raw.headers["x-frontier-reason"]) == (pool, reason)
 
 
@@ -86,14 +95,14 @@ def test_tools_are_passed_to_the_engine(client):
 def test_streaming_carries_the_decision_in_the_final_chunk(client, include_usage):
     kwargs = {"stream_options": {"include_usage": True}} if include_usage else {}
     stream = client.chat.completions.create(model="frontier", messages=[{"role": "user", "content": HARD}],
-                                            max_tokens=8, stream=True, **kwargs)
+                                            max_tokens=8, stream=True, reasoning_effort="high", **kwargs)
     chunks = list(stream)
     text_chunks = [c for c in chunks if c.choices]
     assert text_chunks and sum(len(c.choices[0].delta.content or "") for c in text_chunks) > 0
     assert text_chunks[-1].choices[0].finish_reason in ("length", "stop")
     final = chunks[-1]
     assert final.choices == []
-    assert final.model_extra["frontier"]["pool"] == "reasoning"
+    assert final.model_extra["frontier"]["pool"] == "reasoning"  # forced by reasoning_effort
     assert final.model_extra["frontier"]["estimated_cost_usd"] > 0
     assert (final.usage is not None) == include_usage
     assert all(c.model == "frontier-reasoning" for c in chunks)

@@ -11,6 +11,10 @@ COMMAND_MODULES = (
     "frontier.cli.config_cmd",
     "frontier.cli.loadtest",
     "frontier.cli.keys",
+    "frontier.cli.train",
+    "frontier.cli.score",
+    "frontier.cli.eval_cmd",
+    "frontier.cli.bench",
 )
 
 

@@ -67,6 +67,7 @@ def build_policy(config: FrontierConfig) -> RoutingPolicy:
     """Instantiate the policy named in ``config.router.policy``."""
     # Importing the modules registers the shipped policies.
     import frontier.routing.policies  # noqa: F401
+    import frontier.routing.learned  # noqa: F401
 
     try:
         factory = POLICY_REGISTRY[config.router.policy]

@@ -32,6 +32,11 @@ def resolve_pool_model(pool_name: PoolName, pool: PoolConfig) -> str:
     return pool.model
 
 
+def cpu_threads(pool: PoolConfig) -> int:
+    """Compute threads of a CPU engine: the whole CPUs its replica reserves (at least one)."""
+    return max(1, int(pool.resources.num_cpus))
+
+
 def llm_config_dict(pool_name: PoolName, pool: PoolConfig, model_source: str) -> dict[str, Any]:
     """The ``ray.serve.llm.LLMConfig`` (as a dict) for one pool."""
     engine_kwargs: dict[str, Any] = {"max_model_len": pool.max_model_len}
@@ -47,7 +52,10 @@ def llm_config_dict(pool_name: PoolName, pool: PoolConfig, model_source: str) ->
     if pool.resources.num_gpus:
         bundle["GPU"] = pool.resources.num_gpus
     bundle.update(pool.resources.custom_resources)
-    env = {"VLLM_CPU_KVCACHE_SPACE": "1"} if pool.device == "cpu" else {}
+    env = {}
+    if pool.device == "cpu":
+        # Ray pins OMP_NUM_THREADS=1 in actors; the CPU engine should use the cores the replica reserved.
+        env = {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": str(cpu_threads(pool))}
     env.update(pool.env)
 
     config: dict[str, Any] = {

@@ -1,0 +1,38 @@
+"""``frontier train``: train a router artifact on a RouteLLM-format CSV file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from frontier.routing.artifact import ArtifactError, load_artifact
+from frontier.routing.datasets import DataError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train a learned router on labelled prompts")
+    parser.add_argument("--data", required=True, help="CSV with a 'prompt' column and one outcome column per pool")
+    parser.add_argument("--light-col", required=True, help="column with the light pool's outcomes")
+    parser.add_argument("--reasoning-col", required=True, help="column with the reasoning pool's outcomes")
+    parser.add_argument("--out", required=True, help="directory to write the artifact to")
+    parser.add_argument(
+        "--embedding-from", default=None, help="artifact whose static embedder to reuse (default: the packaged one)"
+    )
+    parser.add_argument("--name", default="router", help="name recorded in the artifact's version")
+    parser.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from frontier.routing.training import train_router_from_csv
+
+    try:
+        embedder = load_artifact(args.embedding_from).scorer.featurizer.embedder
+        summary = train_router_from_csv(
+            args.data, args.light_col, args.reasoning_col, args.out, embedder, name=args.name
+        )
+    except (ArtifactError, DataError, ValueError) as exc:
+        print(f"frontier train: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0
