@@ -219,6 +219,9 @@ class FeedbackConfig(_Strict):
     prior_variance: float = Field(
         1.0, gt=0, description="Prior variance of each online residual weight (smaller: stays closer to the offline artifact)."
     )
+    prior_correlation: float = Field(
+        0.8, ge=0, lt=1, description="Prior correlation of the two pools' residuals (shared difficulty)."
+    )
     half_life_events: float = Field(
         20000.0, gt=0, description="Exponential forgetting: evidence halves after this many further events."
     )

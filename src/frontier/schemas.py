@@ -89,6 +89,24 @@ class Decision(BaseModel):
         }
 
 
+class FeedbackRequest(BaseModel):
+    """``POST /v1/feedback``: the completion id and exactly one judgement of its answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The `id` of a routed chat completion.")
+    score: float | None = Field(None, ge=0, le=1, description="Quality of the answer in [0, 1].")
+    rating: Literal["up", "down"] | None = Field(None, description="Thumbs up or down.")
+    preferred: Literal["light", "reasoning"] | None = Field(None, description="The pool whose answer was preferred.")
+
+
+class FeedbackAccepted(BaseModel):
+    """The 202 answer: the feedback is durably queued."""
+
+    id: str
+    status: Literal["queued"] = "queued"
+
+
 class ErrorDetail(BaseModel):
     """The body of an OpenAI error."""
 

@@ -8,13 +8,15 @@ from openai import OpenAI
 from frontier.cli.main import main as frontier_cli
 
 from frontier.security.keys import generate_key, hash_key
-from tests.support.stack import running_stack, test_config
+from tests.support.stack import root_url, running_local_stack, test_config
 
-KEYS = {name: generate_key() for name in ("main", "limited", "nobudget")}
+KEYS = {name: generate_key() for name in ("main", "limited", "nobudget", "steady")}
 KEY_ENTRIES = [
     {"name": "main", "sha256": hash_key(KEYS["main"])},
     {"name": "limited", "sha256": hash_key(KEYS["limited"]), "rpm": 2},
     {"name": "nobudget", "sha256": hash_key(KEYS["nobudget"]), "reasoning_share_budget": 0.0},
+    # Limits that are never reached but make every request use Redis.
+    {"name": "steady", "sha256": hash_key(KEYS["steady"]), "rpm": 100000, "reasoning_share_budget": 0.9},
 ]
 
 
@@ -57,13 +59,19 @@ def stack_config(trained_router):
     data = config.model_dump()
     data["pools"]["light"].update(max_ongoing_requests=4, max_queued_requests=8)
     data["pools"]["reasoning"].update(overflow_inflight=2)
+    data["feedback"].update(explore_cap=0.0)  # decisions the tests can predict; exploration has unit tests
     return type(config).model_validate(data)
 
 
 @pytest.fixture(scope="session")
-def base_url(stack_config):
-    with running_stack(stack_config) as base:
-        yield base
+def local_stack(stack_config):
+    with running_local_stack(stack_config) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def base_url(local_stack, stack_config):
+    return root_url(stack_config)
 
 
 @pytest.fixture(scope="session")

@@ -123,3 +123,33 @@ def test_killing_a_pool_replica_under_load_loses_at_most_one_percent(base_url, a
             break
         time.sleep(2)
     assert status == 200
+
+
+def test_redis_restart_under_load_keeps_completions_succeeding(base_url, api_keys, local_stack):
+    auth_headers = {"Authorization": f"Bearer {api_keys['steady']}"}  # rate limit and budget live in Redis
+    redis_server = local_stack.redis.embedded
+    assert redis_server is not None
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def worker():
+        with httpx.Client(timeout=120) as client:
+            while not stop.is_set():
+                r = client.post(f"{base_url}{CHAT}", headers=auth_headers, json=_body(model="frontier", max_tokens=4))
+                statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    redis_server.stop()
+    time.sleep(4)
+    redis_server.start()  # same port and data directory: the AOF is replayed
+    time.sleep(4)
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(statuses) >= 20
+    assert statuses.count(200) >= 0.999 * len(statuses), statuses
+    ready = httpx.get(f"{base_url}/readyz", timeout=30)
+    assert ready.status_code == 200

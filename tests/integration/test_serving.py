@@ -30,7 +30,7 @@ def test_routed_request_shows_the_trained_policy_decision(client, stack_config, 
     raw, resp = _create(client, model="frontier", messages=[{"role": "user", "content": prompt}], max_tokens=8)
     pool = raw.headers["x-frontier-pool"]
     assert raw.headers["x-frontier-reason"] == "policy"
-    assert raw.headers["x-frontier-policy-version"].endswith(trained_router["version"])
+    assert trained_router["version"] in raw.headers["x-frontier-policy-version"]
     score = float(raw.headers["x-frontier-score"])
     decision = resp.model_extra["frontier"]
     assert decision["pool"] == pool and decision["reason"] == "policy"

@@ -48,16 +48,26 @@ def wait_ready(base: str, timeout_s: float = 600) -> None:
 
 
 @contextmanager
-def running_stack(config: FrontierConfig) -> Iterator[str]:
-    """Run the stack with this process as the Ray driver; yields the server root URL."""
+def running_local_stack(config: FrontierConfig) -> Iterator[Any]:
+    """Run the stack with this process as the Ray driver; yields the ``LocalStack`` (``.redis`` is its Redis)."""
     from frontier.cli.serve import LocalStack
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     stack = LocalStack(config)
     try:
         stack.start()
-        base = f"http://{config.server.host}:{config.server.port}"
-        wait_ready(base)
-        yield base
+        wait_ready(root_url(config))
+        yield stack
     finally:
         stack.stop()
+
+
+def root_url(config: FrontierConfig) -> str:
+    return f"http://{config.server.host}:{config.server.port}"
+
+
+@contextmanager
+def running_stack(config: FrontierConfig) -> Iterator[str]:
+    """Run the stack with this process as the Ray driver; yields the server root URL."""
+    with running_local_stack(config):
+        yield root_url(config)

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "frontier.cli.score",
     "frontier.cli.eval_cmd",
     "frontier.cli.bench",
+    "frontier.cli.replay",
 )
 
 

@@ -7,6 +7,7 @@ exit. ``FRONTIER_REDIS_URL``, when set, overrides the configured URL (the Helm c
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import signal
@@ -81,6 +82,7 @@ class EmbeddedRedis:
         self.appendfsync = appendfsync
         self.start_timeout_s = start_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
 
     @property
     def url(self) -> str:
@@ -97,6 +99,7 @@ class EmbeddedRedis:
         if self.process is not None and self.process.poll() is None:
             return self.url
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
         if self.port is None:
             self.port = free_port()
         args = [
@@ -111,9 +114,30 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         self._wait_ready()
         return self.url
+
+    def _lock(self) -> None:
+        """One server per data directory: two would write the same append-only file."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.data_dir / "frontier-redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RedisStartError(
+                f"another embedded Redis is using {self.data_dir}; stop it or set redis.data_dir / redis.url"
+            ) from None
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _wait_ready(self) -> None:
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0)
@@ -134,7 +158,9 @@ class EmbeddedRedis:
                     pass
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RedisStartError(f"redis-server did not answer on port {self.port} within {self.start_timeout_s} s")
+                    raise RedisStartError(
+                        f"redis-server did not answer on port {self.port} within {self.start_timeout_s} s"
+                    )
                 time.sleep(0.02)
         finally:
             client.close()
@@ -142,14 +168,17 @@ class EmbeddedRedis:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the server gracefully (it flushes its AOF); kill it if it does not exit."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            if proc is None or proc.poll() is not None:
+                return
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        finally:
+            self._unlock()
 
     def kill(self) -> None:
         """SIGKILL the server, as a crash would (tests use this)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -14,7 +15,7 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from frontier.errors import FrontierError, validation_error_to_frontier
-from frontier.schemas import ChatCompletionRequest, ErrorResponse, ModelList
+from frontier.schemas import ChatCompletionRequest, ErrorResponse, FeedbackAccepted, FeedbackRequest, ModelList
 from frontier.security.logs import log_request, request_id
 from frontier.serving.access import KEY_STATE
 from frontier.serving.metrics import metrics_response
@@ -86,6 +87,7 @@ class RouterIngress:
         from frontier.security.logs import configure_logging
         from frontier.serving.access import AccessControl, AuthMiddleware
         from frontier.serving.metrics import build_metrics
+        from frontier.serving.online import OnlineRouting
         from frontier.serving.pool_client import ServeLLMPoolClient
         from frontier.serving.tracing import RequestTracer
 
@@ -96,20 +98,28 @@ class RouterIngress:
         access = AccessControl.from_config(frontier_config, redis_client)
         if warning := access.keys.startup_warning():
             logger.warning(warning)
+        policy = build_policy(frontier_config)
+        self.online = None
+        if frontier_config.feedback.enabled and redis_client is not None:
+            self.online = OnlineRouting(frontier_config, redis_client, redis_url, policy).start()
         # Ray builds the ASGI app after this constructor, so middleware can still be added here.
         app.add_middleware(AuthMiddleware, keys=access.keys)
         app.add_middleware(BodySizeLimitMiddleware, max_bytes=frontier_config.limits.max_body_bytes)
         self.service = RouterService(
             frontier_config,
-            build_policy(frontier_config),
+            self.online.policy if self.online else policy,
             {"light": ServeLLMPoolClient("light", light), "reasoning": ServeLLMPoolClient("reasoning", reasoning)},
             access=access,
             metrics=build_metrics(frontier_config.observability),
             tracer=RequestTracer.from_config(frontier_config.observability),
+            stats=self.online.live if self.online else None,
+            online=self.online,
         )
 
     def __del__(self) -> None:
         self.service.tracer.shutdown()  # flush spans still waiting for export
+        if self.online is not None:
+            self.online.stop()
 
     @app.post("/v1/chat/completions", responses=ERROR_RESPONSES)
     async def chat_completions(self, body: ChatCompletionRequest, request: Request) -> Any:
@@ -129,6 +139,22 @@ class RouterIngress:
         if outcome.stream is not None:
             return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=headers)
         return JSONResponse(outcome.body, headers=headers)
+
+    @app.post("/v1/feedback", status_code=202, responses=ERROR_RESPONSES)
+    async def feedback(self, body: FeedbackRequest, request: Request) -> FeedbackAccepted:
+        """Judge a routed completion (first feedback per id counts); 202 once it is durably queued."""
+        key = getattr(request.state, KEY_STATE, None)
+        kind = next((k for k in ("score", "rating", "preferred") if getattr(body, k) is not None), "none")
+        if self.online is None:
+            raise FrontierError(404, "feedback is disabled on this server (feedback.enabled)", code="feedback_disabled")
+        try:
+            await self.service.access.admit_feedback(key)
+            await self.online.submit(body.model_dump(exclude_none=True), key)
+        except FrontierError as exc:
+            self.service.metrics.observe_feedback(kind, str(exc.code or exc.status_code))
+            raise
+        self.service.metrics.observe_feedback(kind, "accepted")
+        return FeedbackAccepted(id=body.id)
 
     @app.get("/v1/models", responses=ERROR_RESPONSES)
     async def list_models(self) -> ModelList:
@@ -150,4 +176,10 @@ class RouterIngress:
         """Both pools can serve (503 naming the ones that cannot)."""
         pools = await self.service.readiness()
         ready = all(state == "ok" for state in pools.values())
-        return JSONResponse({"status": "ok" if ready else "unavailable", "pools": pools}, status_code=200 if ready else 503)
+        body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "pools": pools}
+        if self.online is not None:
+            # Routing goes on without Redis (feedback gets 503), so Redis down degrades but does not unready.
+            body["redis"] = await asyncio.to_thread(self.online.service.health)
+            if ready and body["redis"] != "ok":
+                body["status"] = "degraded"
+        return JSONResponse(body, status_code=200 if ready else 503)

@@ -11,13 +11,15 @@ from typing import Any, Protocol
 
 from frontier.config import FrontierConfig, PoolName
 from frontier.errors import FrontierError
-from frontier.routing.decide import route
+from frontier.feedback.decision_log import DecisionContext
+from frontier.routing.decide import EFFORT_POOLS, route
 from frontier.routing.features import extract_features
 from frontier.routing.policy import CostKnob, RoutingPolicy, StatsSnapshot, default_knob
 from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
 from frontier.security.keys import KeyInfo
 from frontier.serving.access import AccessControl
 from frontier.serving.metrics import Metrics, NullMetrics
+from frontier.serving.online import OnlineRouting
 from frontier.serving.pool_client import PoolClient, PoolResult, PoolSaturated, PoolUnavailable
 from frontier.serving.tracing import RequestTrace, RequestTracer
 from frontier.serving.pools import engine_model_id
@@ -25,6 +27,7 @@ from frontier.serving.pools import engine_model_id
 PUBLIC_POOL_MODEL: dict[PoolName, str] = {pool: model for model, pool in POOL_MODELS.items()}
 OTHER_POOL: dict[PoolName, PoolName] = {"light": "reasoning", "reasoning": "light"}
 RETRY_PROBE_TIMEOUT_S = 1.0
+RETRY_OF_HEADER = "x-frontier-retry-of"
 
 
 class StatsSource(Protocol):
@@ -69,6 +72,7 @@ class RouterService:
         access: AccessControl | None = None,
         metrics: Metrics | None = None,
         tracer: RequestTracer | None = None,
+        online: OnlineRouting | None = None,
     ) -> None:
         self.config = config
         self.policy = policy
@@ -77,6 +81,7 @@ class RouterService:
         self.access = access
         self.metrics: Metrics = metrics or NullMetrics()
         self.tracer = tracer or RequestTracer()
+        self.online = online
         self.started_at = int(time.time())
         self.inflight: dict[PoolName, int] = {name: 0 for name in pools}
         self.healthy: dict[PoolName, bool] = {name: True for name in pools}
@@ -88,6 +93,10 @@ class RouterService:
 
     def decide(self, request: ChatCompletionRequest) -> Decision:
         """The routing decision for a validated request."""
+        return self._decide(request)[0]
+
+    def _decide(self, request: ChatCompletionRequest) -> tuple[Decision, DecisionContext | None]:
+        """The decision, and for an online-routed request the context its feedback will need."""
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
         features = extract_features(messages, request.tools)
         knob = default_knob(self.config)
@@ -95,31 +104,37 @@ class RouterService:
             request.frontier.reasoning_share is not None or request.frontier.price_weight is not None
         ):
             knob = CostKnob(request.frontier.reasoning_share, request.frontier.price_weight)
-        return route(request.model, request.reasoning_effort, features, self.policy, self.stats.snapshot(), knob)
+        overridden = request.model != ROUTED_MODEL or request.reasoning_effort in EFFORT_POOLS
+        if self.online is not None and not overridden:
+            return self.online.decide(features, knob)
+        return route(request.model, request.reasoning_effort, features, self.policy, self.stats.snapshot(), knob), None
 
     async def chat(
         self, request: ChatCompletionRequest, key: KeyInfo | None = None, headers: Mapping[str, str] | None = None
     ) -> ChatOutcome:
         """Serve one chat completion for caller ``key``; client errors raise FrontierError before any output.
 
-        ``headers`` may carry a W3C ``traceparent`` that becomes the parent of the request span.
+        ``headers`` may carry a W3C ``traceparent`` (parent of the request span) and ``x-frontier-retry-of``
+        (an earlier completion this request re-asks, implicit feedback on it).
         """
         self._ensure_health_probe()
         trace = self.tracer.start(request, headers)
         try:
-            return await self._chat(request, key, trace)
+            return await self._chat(request, key, trace, (headers or {}).get(RETRY_OF_HEADER))
         except BaseException as exc:
             trace.end(error=exc, status_code=exc.status_code if isinstance(exc, FrontierError) else 500)
             raise
 
-    async def _chat(self, request: ChatCompletionRequest, key: KeyInfo | None, trace: RequestTrace) -> ChatOutcome:
+    async def _chat(
+        self, request: ChatCompletionRequest, key: KeyInfo | None, trace: RequestTrace, retry_of: str | None
+    ) -> ChatOutcome:
         if request.frontier is not None and None not in (request.frontier.reasoning_share, request.frontier.price_weight):
             raise FrontierError(400, "set at most one of frontier.reasoning_share and frontier.price_weight", param="frontier")
         if self.access is not None:
             await self.access.admit_chat(request, key)
         routed = request.model == ROUTED_MODEL
         with trace.routing():
-            decision = self.decide(request)
+            decision, context = self._decide(request)
             trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
         if self.access is not None:
             decision = await self.access.within_budget(decision, key)
@@ -134,10 +149,12 @@ class RouterService:
         result, decision = await self._call_with_fallback(decision, engine_request, routed, trace)
         trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
         self.metrics.observe_decision(decision, routed=routed)
+        completion_id = await self._log_decision(decision, context, key, retry_of)
         headers = decision.headers()
         if result.response is not None:
             self._add_inflight(decision.pool, -1)
             body = result.response
+            body["id"] = completion_id or body.get("id")
             body["model"] = PUBLIC_POOL_MODEL[decision.pool]
             body["frontier"] = self._decision_body(decision, body.get("usage"))
             trace.observe_response(body)
@@ -149,8 +166,18 @@ class RouterService:
         return ChatOutcome(
             decision=decision,
             headers=headers,
-            stream=self._annotate_stream(result.chunks, decision, include_usage, key, trace),
+            stream=self._annotate_stream(result.chunks, decision, include_usage, key, trace, completion_id),
         )
+
+    async def _log_decision(
+        self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, retry_of: str | None
+    ) -> str | None:
+        """Log a routed decision for feedback (its completion id), and a re-ask as implicit feedback."""
+        if self.online is None:
+            return None
+        if retry_of and decision.pool == "reasoning" and decision.reason in ("explicit", "effort"):
+            await self.online.implicit_retry(retry_of, key)
+        return await self.online.record(context, decision, key) if context is not None else None
 
     def _observe_response(self, decision: Decision, trace: RequestTrace, usage: dict[str, Any] | None, outcome: str) -> None:
         usage = usage or {}
@@ -273,10 +300,11 @@ class RouterService:
         include_usage: bool,
         key: KeyInfo | None,
         trace: RequestTrace,
+        completion_id: str | None,
     ) -> AsyncIterator[str]:
         outcome, error = "cancelled", None  # stays so if the client goes away
         try:
-            async for event in self._stream_events(chunks, decision, include_usage, key, trace):
+            async for event in self._stream_events(chunks, decision, include_usage, key, trace, completion_id):
                 if event.startswith('data: {"error"'):
                     outcome = "error"
                 yield event
@@ -296,6 +324,7 @@ class RouterService:
         include_usage: bool,
         key: KeyInfo | None,
         trace: RequestTrace,
+        completion_id: str | None,
     ) -> AsyncIterator[str]:
         public_model = PUBLIC_POOL_MODEL[decision.pool]
         last: dict[str, Any] | None = None
@@ -307,6 +336,8 @@ class RouterService:
                     return
                 trace.observe_chunk(chunk)
                 chunk["model"] = public_model
+                if completion_id:
+                    chunk["id"] = completion_id
                 last = chunk
                 if chunk.get("usage") and not chunk.get("choices"):
                     usage = chunk["usage"]

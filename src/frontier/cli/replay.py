@@ -1,0 +1,135 @@
+"""``frontier replay``: learn online from bandit feedback on part of a labelled file, score the rest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "replay", help="replay a labelled CSV through the online learner (bandit feedback) and score a held-out tail"
+    )
+    parser.add_argument("--data", required=True, help="RouteLLM-format CSV (prompt + one column per pool)")
+    parser.add_argument("--light-col", required=True, help="column with the light pool's outcome")
+    parser.add_argument("--reasoning-col", required=True, help="column with the reasoning pool's outcome")
+    parser.add_argument("--learn-fraction", type=float, default=0.5, help="share of shuffled rows to learn from")
+    parser.add_argument("--seed", type=int, default=0, help="shuffle and exploration seed")
+    parser.add_argument("--scores-out", required=True, help="CSV to write the tail's `row`,`score` to")
+    parser.add_argument("--router", help="trained router artifact directory (default: the packaged one)")
+    parser.add_argument("--config", help="Frontier config (its redis and feedback sections are used)")
+    parser.add_argument(
+        "--learn-share", type=float, default=0.5, help="reasoning share the cost controller holds while learning"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _feature_map(config, router_dir: Path, x_learn: np.ndarray):
+    """The artifact's online feature map if it ships one, else PCA of the learning phase's requests."""
+    from frontier.feedback.online_model import ONLINE_MAP_FILE, FeatureMap
+
+    shipped = router_dir / ONLINE_MAP_FILE
+    if shipped.is_file():
+        return FeatureMap.load(shipped), "artifact"
+    # The learning phase's requests are unlabelled traffic the router has seen: fitting the
+    # projection on them uses no outcome.
+    return FeatureMap.fit_pca(x_learn, config.feedback.online_dim), "learn-traffic-pca"
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from frontier.config import ConfigError, load_config
+    from frontier.feedback.redis_server import EmbeddedRedis, configured_url, connect
+    from frontier.feedback.replay import replay
+    from frontier.routing.artifact import DEFAULT_ARTIFACT, ArtifactError, load_artifact
+    from frontier.routing.datasets import DataError, load_outcomes
+    from frontier.routing.scorer import featurize_prompts
+
+    if not 0.0 < args.learn_fraction < 1.0 or not 0.0 <= args.learn_share <= 1.0:
+        print("frontier replay: --learn-fraction must be in (0, 1) and --learn-share in [0, 1]", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+        artifact = load_artifact(args.router)
+        outcomes = load_outcomes(args.data, args.light_col, args.reasoning_col)
+    except (ConfigError, ArtifactError, DataError) as exc:
+        print(f"frontier replay: {exc}", file=sys.stderr)
+        return 2
+    scorer = artifact.scorer
+    x = featurize_prompts(scorer.featurizer, outcomes.prompts)
+    logits = scorer.params.logits(x)
+    n_learn = int(round(len(x) * args.learn_fraction))
+    learn_rows = np.random.default_rng(args.seed).permutation(len(x))[:n_learn]
+    feature_map, map_source = _feature_map(config, Path(args.router or DEFAULT_ARTIFACT), x[learn_rows])
+
+    url = configured_url(config.redis)
+    with tempfile.TemporaryDirectory(prefix="frontier-replay-") as tmp:
+        embedded = EmbeddedRedis(Path(tmp) / "redis", appendfsync=config.redis.appendfsync) if url is None else None
+        if embedded is not None:
+            url = embedded.start()
+        try:
+            with tqdm(total=n_learn, desc="learning", unit="req") as bar:
+                result = replay(
+                    connect(url, max(config.redis.socket_timeout_s, 2.0)),
+                    config.feedback,
+                    x,
+                    logits,
+                    outcomes.light,
+                    outcomes.reasoning,
+                    feature_map,
+                    learn_share=args.learn_share,
+                    initial_threshold=artifact.threshold_for_share(args.learn_share),
+                    learn_fraction=args.learn_fraction,
+                    seed=args.seed,
+                    progress=lambda _: bar.update(1),
+                )
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+    scores_out = Path(args.scores_out)
+    scores_out.parent.mkdir(parents=True, exist_ok=True)
+    order = np.argsort(result.tail_rows)
+    with scores_out.open("w") as fh:
+        fh.write("row,score\n")
+        for row, score in zip(result.tail_rows[order], result.tail_scores[order]):
+            fh.write(f"{int(row)},{float(score):.6f}\n")
+    png = scores_out.with_name(scores_out.stem + "-learning.png")
+    _plot(result, png)
+    print(f"wrote {scores_out} and {png}", file=sys.stderr)
+    extra = {"feature_map": map_source, "scores_out": str(scores_out), "learning_curve_png": str(png)}
+    print(json.dumps({**result.metrics, **extra}))
+    return 0
+
+
+def _plot(result, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    events = [c[0] for c in result.curve]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(events, [c[1] for c in result.curve], marker="o", label="tail APGR (online)")
+    offline = float(result.metrics["offline_tail_apgr"])
+    ax.axhline(offline, color="gray", linestyle="--", label="tail APGR (offline artifact)")
+    ax.set_xlabel("feedback events (learning requests)")
+    ax.set_ylabel("APGR on the held-out tail")
+    share_ax = ax.twinx()
+    shares = [c[2] for c in result.curve]
+    share_ax.plot(events, shares, color="tab:red", alpha=0.6, label="reasoning share while learning")
+    share_ax.set_ylabel("reasoning share while learning")
+    share_ax.set_ylim(0, 1)
+    lines = ax.get_legend_handles_labels()[0] + share_ax.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + share_ax.get_legend_handles_labels()[1]
+    ax.legend(lines, labels, loc="lower right")
+    ax.set_title("frontier replay: learning from bandit feedback")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

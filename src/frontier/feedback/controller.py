@@ -1,0 +1,119 @@
+"""Online cost control: hold the realised reasoning share of routed traffic at the operator's target.
+
+Each step looks at the last ``window`` policy-routed decisions (``P:ctl:recent``, written by the
+decision log): the threshold becomes the score quantile that would have sent ``target + integral`` of
+them to reasoning (feed-forward, fast under drift), and the integral term removes what the quantile
+alone misses (exploration, a score distribution that moves with learning). State lives in ``P:ctl`` so
+all replicas route with the same threshold. Tolerance: on traffic whose score distribution changes
+slower than the window, the realised window share stays within ``controller.tolerance`` (default
+±3 points) of the target.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import redis
+
+from frontier.config import ControllerConfig
+from frontier.feedback.keys import Keys
+
+INTEGRAL_LIMIT = 0.25
+
+
+@dataclass(frozen=True)
+class ControllerState:
+    """Threshold, integral term and the last measured share."""
+
+    threshold: float | None = None
+    integral: float = 0.0
+    share: float | None = None
+    n: int = 0
+
+
+def control_step(
+    scores: np.ndarray, to_reasoning: np.ndarray, target: float, state: ControllerState, gain: float
+) -> ControllerState:
+    """The next controller state from the window's scores and realised pools (pure)."""
+    n = len(scores)
+    if n == 0:
+        return state
+    share = float(np.mean(to_reasoning))
+    integral = float(np.clip(state.integral + gain * (target - share), -INTEGRAL_LIMIT, INTEGRAL_LIMIT))
+    level = float(np.clip(target + integral, 0.0, 1.0))
+    if level <= 0.0:
+        threshold = float(np.max(scores)) + 1e-9
+    elif level >= 1.0:
+        threshold = float(np.min(scores)) - 1e-9
+    else:
+        threshold = float(np.quantile(scores, 1.0 - level))
+    return ControllerState(threshold, integral, share, n)
+
+
+def parse_window(raw: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and reasoning flags from ``P:ctl:recent`` entries ``"score pool"``."""
+    scores, flags = [], []
+    for item in raw:
+        score, _, pool = item.decode().partition(" ")
+        scores.append(float(score))
+        flags.append(pool == "reasoning")
+    return np.array(scores, dtype=np.float64), np.array(flags, dtype=bool)
+
+
+class CostController:
+    """Runs ``control_step`` against Redis; safe to run on several replicas (optimistic WATCH)."""
+
+    def __init__(
+        self, client: redis.Redis, keys: Keys, config: ControllerConfig, target: float, clock=time.time
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.config = config
+        self.target = target
+        self.clock = clock
+
+    def state(self) -> ControllerState:
+        raw = self.client.hgetall(self.keys.ctl)
+        if not raw or float(raw.get(b"target", b"-1")) != self.target:
+            return ControllerState()
+        return ControllerState(float(raw[b"threshold"]), float(raw[b"integral"]), float(raw[b"share"]), int(raw[b"n"]))
+
+    def step(self) -> ControllerState:
+        """One control step; returns the state now in Redis."""
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self.keys.ctl)
+                    current = self.state()
+                    scores, flags = parse_window(self.client.lrange(self.keys.ctl_recent, 0, self.config.window - 1))
+                    new = control_step(scores, flags, self.target, current, self.config.gain)
+                    if new.threshold is None:
+                        pipe.unwatch()
+                        return new
+                    pipe.multi()
+                    pipe.hset(
+                        self.keys.ctl,
+                        mapping={
+                            "threshold": repr(new.threshold),
+                            "integral": repr(new.integral),
+                            "share": repr(new.share),
+                            "n": new.n,
+                            "target": repr(self.target),
+                            "updated_at": repr(self.clock()),
+                        },
+                    )
+                    pipe.execute()
+                    return new
+                except redis.WatchError:
+                    continue
+
+    def run(self, stop: threading.Event) -> None:
+        """Step every ``interval_s`` until ``stop`` is set, riding out Redis outages."""
+        while not stop.wait(self.config.interval_s):
+            try:
+                self.step()
+            except (redis.ConnectionError, redis.TimeoutError):
+                continue
