@@ -8,6 +8,7 @@ from openai import OpenAI
 from frontier.cli.main import main as frontier_cli
 
 from frontier.security.keys import generate_key, hash_key
+from tests.support.otlp_receiver import otlp_receiver
 from tests.support.stack import root_url, running_local_stack, test_config
 
 KEYS = {name: generate_key() for name in ("main", "limited", "nobudget", "steady")}
@@ -16,7 +17,8 @@ KEY_ENTRIES = [
     {"name": "limited", "sha256": hash_key(KEYS["limited"]), "rpm": 2},
     {"name": "nobudget", "sha256": hash_key(KEYS["nobudget"]), "reasoning_share_budget": 0.0},
     # Limits that are never reached but make every request use Redis.
-    {"name": "steady", "sha256": hash_key(KEYS["steady"]), "rpm": 100000, "reasoning_share_budget": 0.9},
+    {"name": "steady", "sha256": hash_key(KEYS["steady"]), "rpm": 100000, "reasoning_share_budget": 0.9,
+     "feedback_per_minute": 100000},
 ]
 
 
@@ -53,13 +55,21 @@ def trained_router(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def stack_config(trained_router):
+def span_receiver():
+    """An OTLP/HTTP receiver the router replicas export their spans to."""
+    with otlp_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def stack_config(trained_router, span_receiver):
     config = test_config(keys=KEY_ENTRIES, policy="learned", artifact=str(trained_router["dir"]))
     # Small queues and an overflow bound so the load and failure tests reach them quickly.
     data = config.model_dump()
     data["pools"]["light"].update(max_ongoing_requests=4, max_queued_requests=8)
     data["pools"]["reasoning"].update(overflow_inflight=2)
     data["feedback"].update(explore_cap=0.0)  # decisions the tests can predict; exploration has unit tests
+    data["observability"].update(otlp_endpoint=span_receiver.endpoint)
     return type(config).model_validate(data)
 
 

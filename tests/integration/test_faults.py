@@ -125,31 +125,56 @@ def test_killing_a_pool_replica_under_load_loses_at_most_one_percent(base_url, a
     assert status == 200
 
 
-def test_redis_restart_under_load_keeps_completions_succeeding(base_url, api_keys, local_stack):
+def test_redis_restart_under_load_keeps_completions_and_loses_no_accepted_feedback(base_url, api_keys, local_stack,
+                                                                                 stack_config):
+    from frontier.feedback.keys import Keys
+    from frontier.feedback.redis_server import connect
+
     auth_headers = {"Authorization": f"Bearer {api_keys['steady']}"}  # rate limit and budget live in Redis
     redis_server = local_stack.redis.embedded
     assert redis_server is not None
+    keys = Keys(stack_config.redis.key_prefix)
+    redis_client = connect(local_stack.redis.url, 2.0)
+    applied_before = int(redis_client.hget(keys.online, "applied") or 0)
     stop = threading.Event()
     statuses: list[int] = []
+    accepted: list[str] = []
+    feedback_statuses: list[int] = []
 
     def worker():
         with httpx.Client(timeout=120) as client:
             while not stop.is_set():
                 r = client.post(f"{base_url}{CHAT}", headers=auth_headers, json=_body(model="frontier", max_tokens=4))
                 statuses.append(r.status_code)
+                cid = r.json().get("id", "") if r.status_code == 200 else ""
+                if cid.startswith("chatcmpl-fr"):
+                    f = client.post(f"{base_url}/v1/feedback", headers=auth_headers, json={"id": cid, "rating": "up"})
+                    feedback_statuses.append(f.status_code)
+                    if f.status_code == 202:
+                        accepted.append(cid)
+                    else:
+                        assert f.status_code in (503, 404), f.text  # refused, never accepted and then lost
+                        assert f.status_code != 503 or f.headers["retry-after"]
 
     threads = [threading.Thread(target=worker) for _ in range(3)]
     for t in threads:
         t.start()
-    time.sleep(2)
+    time.sleep(3)
     redis_server.stop()
     time.sleep(4)
     redis_server.start()  # same port and data directory: the AOF is replayed
-    time.sleep(4)
+    time.sleep(5)
     stop.set()
     for t in threads:
         t.join(timeout=120)
     assert len(statuses) >= 20
     assert statuses.count(200) >= 0.999 * len(statuses), statuses
-    ready = httpx.get(f"{base_url}/readyz", timeout=30)
-    assert ready.status_code == 200
+    assert accepted and 503 in feedback_statuses  # some feedback came while Redis was down
+    deadline = time.monotonic() + 30
+    applied = applied_before
+    while time.monotonic() < deadline and applied < applied_before + len(accepted):
+        time.sleep(0.5)
+        applied = int(redis_client.hget(keys.online, "applied") or 0)
+    assert applied == applied_before + len(accepted)  # every accepted event applied exactly once
+    assert all(redis_client.hget(keys.decision(cid), "fb") for cid in accepted)
+    assert httpx.get(f"{base_url}/readyz", timeout=30).json().get("redis") == "ok"

@@ -177,3 +177,24 @@ def test_metrics_are_public_and_count_decisions(client, base_url):
     assert r.status_code == 200
     assert 'frontier_decisions_total{pool="light",reason="explicit"}' in r.text
     assert "frontier_request_duration_seconds_bucket" in r.text and "frontier_pool_inflight_requests" in r.text
+
+
+def test_routed_requests_are_traced_over_otlp(client, span_receiver, trained_router):
+    raw, resp = _create(client, model="frontier", messages=[{"role": "user", "content": "trace me"}], max_tokens=3)
+    request_id = resp.id
+
+    def complete(spans):
+        return any(s.name == "chat frontier" and s.attributes.get("gen_ai.response.id") == request_id for s in spans)
+
+    spans = span_receiver.wait_for(complete, timeout_s=30)
+    root = next(s for s in spans if s.name == "chat frontier" and s.attributes.get("gen_ai.response.id") == request_id)
+    assert root.attributes["gen_ai.operation.name"] == "chat"
+    assert root.attributes["gen_ai.request.model"] == "frontier"
+    assert root.attributes["gen_ai.request.max_tokens"] == 3
+    assert root.attributes["frontier.pool"] == raw.headers["x-frontier-pool"]
+    assert root.attributes["frontier.reason"] == "policy"
+    assert trained_router["version"] in root.attributes["frontier.policy_version"]
+    assert root.attributes["gen_ai.usage.output_tokens"] == resp.usage.completion_tokens
+    children = [s for s in spans if s.parent_span_id == root.span_id]
+    assert {"frontier.route", f"chat frontier-{raw.headers['x-frontier-pool']}-engine"} <= {s.name for s in children}
+    assert "gen_ai.input.messages" not in root.attributes and "trace me" not in str(root.attributes)  # no prompt text
