@@ -86,6 +86,9 @@ def main() -> None:
 
     # reasoning_share 0 sends every routed request to light after the full routing decision.
     config = test_config(reasoning_share=0.0)
+    data = config.model_dump()
+    data["feedback"]["explore_cap"] = 0.0  # every routed request on the light engine, like the direct path
+    config = type(config).model_validate(data)
     with running_stack(config) as base:
         router = measure(base, "frontier", args, out / "router")
 

@@ -45,7 +45,7 @@ async def _one(client: httpx.AsyncClient, url: str, model: str, prompt: str, max
     elapsed = time.perf_counter() - start
     r.raise_for_status()
     assert r.json()["usage"]["completion_tokens"] == max_tokens
-    assert model != "frontier" or r.headers["x-frontier-pool"] == "light"  # same engine as the direct path
+    assert model != "frontier" or r.headers["x-frontier-pool"] == "light", dict(r.headers)  # same engine as direct
     return elapsed
 
 
@@ -139,6 +139,9 @@ def main() -> None:
 
     # reasoning_share 0 sends every routed request to light after the full routing decision.
     config = test_config(reasoning_share=0.0)
+    data = config.model_dump()
+    data["feedback"]["explore_cap"] = 0.0  # every routed request on the light engine, like the direct path
+    config = type(config).model_validate(data)
     with running_stack(config) as base:
         routed = run_levels(f"{base}/v1/chat/completions", "frontier", levels, args.requests, args.max_tokens)
         pool_handle = {c: asyncio.run(measure_handle(c, args.requests, args.max_tokens)) for c in levels}

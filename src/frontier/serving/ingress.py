@@ -135,10 +135,10 @@ class RouterIngress:
             raise
         log_request(logger, request_id=rid, route="chat", status=200, latency_s=time.perf_counter() - started,
                     key=key, decision=outcome.decision, stream=body.stream, messages=body.messages)
-        headers = {**outcome.headers, "x-request-id": rid}
+        # Ray Serve's proxy sets the x-request-id response header itself (the id logged above).
         if outcome.stream is not None:
-            return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=headers)
-        return JSONResponse(outcome.body, headers=headers)
+            return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=outcome.headers)
+        return JSONResponse(outcome.body, headers=outcome.headers)
 
     @app.post("/v1/feedback", status_code=202, responses=ERROR_RESPONSES)
     async def feedback(self, body: FeedbackRequest, request: Request) -> FeedbackAccepted:

@@ -73,6 +73,10 @@ class ServeLLMPoolClient:
     """A pool behind a ``DeploymentHandle`` to a Ray Serve LLM ``LLMServer``."""
 
     def __init__(self, pool: str, handle: Any) -> None:
+        # Imported here, in the replica's constructor, so that the first request does not pay for it.
+        from ray.serve.llm.openai_api_models import ChatCompletionRequest
+
+        self._request_model = ChatCompletionRequest
         self._pool = pool
         self._handle = handle
         self._stream_handle = handle.options(stream=True)
@@ -82,10 +86,9 @@ class ServeLLMPoolClient:
 
     async def chat(self, request: dict[str, Any]) -> PoolResult:
         from pydantic import ValidationError
-        from ray.serve.llm.openai_api_models import ChatCompletionRequest
 
         try:
-            engine_request = ChatCompletionRequest.model_validate(request)
+            engine_request = self._request_model.model_validate(request)
         except ValidationError as exc:
             first = exc.errors()[0]
             param = ".".join(str(p) for p in first.get("loc", ())) or None

@@ -85,6 +85,7 @@ class RouterService:
         self.started_at = int(time.time())
         self.inflight: dict[PoolName, int] = {name: 0 for name in pools}
         self.healthy: dict[PoolName, bool] = {name: True for name in pools}
+        self._last_answer: dict[PoolName, float] = {name: 0.0 for name in pools}
         self._probe_task: asyncio.Task | None = None
 
     def models(self) -> ModelList:
@@ -216,10 +217,13 @@ class RouterService:
         server = self.config.server
         failures = {pool: 0 for pool in self.pools}
         while True:
+            started = time.monotonic()
             states = await self.readiness(timeout_s=server.health_probe_timeout_s)
             for pool, state in states.items():
-                failures[pool] = 0 if state == "ok" else failures[pool] + 1
-                if state == "ok":
+                # A slow probe of a pool that answered requests meanwhile is load, not ill health.
+                serving = self._last_answer[pool] >= started
+                failures[pool] = 0 if state == "ok" or serving else failures[pool] + 1
+                if failures[pool] == 0:
                     self.healthy[pool] = True
                 elif failures[pool] >= 2:
                     self.healthy[pool] = False
@@ -268,7 +272,9 @@ class RouterService:
         self._add_inflight(pool, 1)
         trace.start_pool_call(pool, request["model"])
         try:
-            return await asyncio.wait_for(self.pools[pool].chat(request), timeout=self.config.server.request_timeout_s)
+            result = await asyncio.wait_for(self.pools[pool].chat(request), timeout=self.config.server.request_timeout_s)
+            self._last_answer[pool] = time.monotonic()
+            return result
         except asyncio.TimeoutError:
             self._add_inflight(pool, -1)
             error = FrontierError(504, f"the {pool} pool did not answer in time", code="timeout")
@@ -310,6 +316,8 @@ class RouterService:
                 yield event
             if outcome != "error":
                 outcome = "ok"
+        except (GeneratorExit, asyncio.CancelledError):
+            raise  # the client went away: "cancelled"
         except BaseException as exc:
             outcome, error = "error", exc
             raise
