@@ -49,7 +49,14 @@ class RouterArtifact:
         return str(self.metadata["version"])
 
     def threshold_for_share(self, share: float) -> float:
-        """Score threshold that sends a ``share`` of calibration traffic to the reasoning pool."""
+        """Score threshold that sends a ``share`` of calibration traffic to the reasoning pool.
+
+        The ends are exact for any traffic: 0 sends nothing (scores never exceed 1), 1 sends everything.
+        """
+        if share <= 0.0:
+            return 1.0
+        if share >= 1.0:
+            return 0.0
         quantiles = self.score_quantiles
         return float(np.interp(1.0 - share, np.linspace(0.0, 1.0, quantiles.shape[0]), quantiles))
 

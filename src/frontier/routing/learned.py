@@ -43,10 +43,6 @@ class LearnedPolicy(RoutingPolicy):
     def threshold_for(self, features: RequestFeatures, knob: CostKnob) -> float:
         """The score threshold the knob implies for this request."""
         if knob.reasoning_share is not None:
-            if knob.reasoning_share <= 0.0:
-                return 1.0
-            if knob.reasoning_share >= 1.0:
-                return 0.0
             return self.artifact.threshold_for_share(knob.reasoning_share)
         if knob.price_weight is not None:
             # score > t  <=>  p_r - p_l > lambda * (extra cost), with score = (1 + p_r - p_l) / 2.
