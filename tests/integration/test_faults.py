@@ -138,7 +138,7 @@ def test_redis_restart_under_load_keeps_completions_and_loses_no_accepted_feedba
     applied_before = int(redis_client.hget(keys.online, "applied") or 0)
     stop = threading.Event()
     statuses: list[int] = []
-    pending: list[str] = []  # routed completions whose feedback is still to be given
+    pending: list[tuple[str, float]] = []  # routed completions (and when they came) still to be judged
     accepted: list[str] = []
     feedback_statuses: list[int] = []
 
@@ -149,23 +149,23 @@ def test_redis_restart_under_load_keeps_completions_and_loses_no_accepted_feedba
                 statuses.append(r.status_code)
                 cid = r.json().get("id", "") if r.status_code == 200 else ""
                 if cid.startswith("chatcmpl-fr"):
-                    pending.append(cid)
+                    pending.append((cid, time.monotonic()))
 
     def feedback_giver():
-        # Like a client that retries on 503: feedback refused while Redis is down is given again later.
+        # Like a user who reads the answer for a second before rating it, and retries on 503.
         with httpx.Client(timeout=30) as client:
             while not (stop.is_set() and not pending):
-                if not pending:
+                if not pending or time.monotonic() - pending[0][1] < 1.0:
                     time.sleep(0.05)
                     continue
-                cid = pending.pop(0)
+                cid, _ = pending.pop(0)
                 f = client.post(f"{base_url}/v1/feedback", headers=auth_headers, json={"id": cid, "rating": "up"})
                 feedback_statuses.append(f.status_code)
                 if f.status_code == 202:
                     accepted.append(cid)
                 else:
                     assert f.status_code == 503 and f.headers["retry-after"], f.text  # refused, never lost
-                    pending.append(cid)
+                    pending.append((cid, time.monotonic()))
                     time.sleep(0.2)
 
     threads = [threading.Thread(target=worker) for _ in range(3)] + [threading.Thread(target=feedback_giver)]
