@@ -91,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
+    from frontier.security.keys import KeyStore
+
+    if warning := KeyStore.from_config(config.auth).startup_warning():
+        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     stack = LocalStack(config)
     try:
         url = stack.start()
