@@ -113,27 +113,21 @@ class RateLimiter:
         """Admit one chat request of ``key``; raises FrontierError 429 with Retry-After when over its rpm."""
         if key is None or key.rpm is None:
             return
-        decision = self.acquire("req", key.name, key.rpm)
-        if not decision.allowed:
-            raise FrontierError(
-                429,
-                f"rate limit of {key.rpm} requests per minute exceeded for key {key.name!r}; retry after "
-                f"{decision.retry_after_header} s",
-                code="rate_limit_exceeded",
-                headers={"Retry-After": decision.retry_after_header},
-            )
+        self._admit("req", key, key.rpm, "rate limit of {rate} requests per minute", "rate_limit_exceeded")
 
     def check_feedback(self, key: KeyInfo | None) -> None:
         """Admit one feedback post of ``key``; raises FrontierError 429 with Retry-After when over its limit."""
         if key is None:
             return
         rate = key.feedback_per_minute or self.feedback_per_minute
-        decision = self.acquire("fb", key.name, rate)
+        self._admit("fb", key, rate, "feedback limit of {rate} per minute", "feedback_rate_limit_exceeded")
+
+    def _admit(self, kind: str, key: KeyInfo, rate: int, limit: str, code: str) -> None:
+        decision = self.acquire(kind, key.name, rate)
         if not decision.allowed:
             raise FrontierError(
                 429,
-                f"feedback limit of {rate} per minute exceeded for key {key.name!r}; retry after "
-                f"{decision.retry_after_header} s",
-                code="feedback_rate_limit_exceeded",
+                f"{limit.format(rate=rate)} exceeded for key {key.name!r}; retry after {decision.retry_after_header} s",
+                code=code,
                 headers={"Retry-After": decision.retry_after_header},
             )
