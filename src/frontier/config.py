@@ -148,8 +148,8 @@ class RouterConfig(_Strict):
 class ServerConfig(_Strict):
     """HTTP server settings."""
 
-    host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
-    port: int = Field(8000, ge=1, le=65535, description="Port the HTTP proxy binds.")
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port clients connect to.")
     request_timeout_s: float = Field(600.0, gt=0, description="Longest a request may take end to end.")
     access_log: bool = Field(
         False, description="Ray Serve's per-request access logs in proxy and replicas (the router logs each request as JSON anyway)."
@@ -166,6 +166,13 @@ class ServerConfig(_Strict):
     )
     ray_num_cpus: int | None = Field(
         None, ge=1, description="Logical CPUs of a locally started Ray (None: at least 8)."
+    )
+    direct_ingress: bool = Field(
+        True,
+        description="For a Ray that `frontier serve` starts itself: run Ray Serve in its throughput-optimized mode "
+        "with direct ingress, so the router replicas answer HTTP on `port` themselves and no Serve proxy hop sits "
+        "in front of them (the proxy moves to a free internal port). A second router replica on the same node "
+        "listens on the next port. Not used with `ray_address` or on Kubernetes, where clients reach the proxy.",
     )
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import ray
 
-from tests.support.replicas import ongoing_requests, pool_replicas
+from tests.support.replicas import ongoing_requests, pool_replicas, router_replicas
 
 pytestmark = pytest.mark.integration
 
@@ -123,6 +123,24 @@ def test_killing_a_pool_replica_under_load_loses_at_most_one_percent(base_url, a
             break
         time.sleep(2)
     assert status == 200
+
+
+def test_a_killed_router_replica_is_replaced_on_the_same_port(base_url, auth_headers):
+    # With direct ingress the router replica itself listens on server.port: its replacement must too.
+    (victim,) = router_replicas()
+    ray.kill(victim, no_restart=True)
+    deadline = time.monotonic() + 120
+    status = None
+    while time.monotonic() < deadline:
+        try:
+            status = httpx.post(f"{base_url}{CHAT}", json=_body(), headers=auth_headers, timeout=30).status_code
+        except httpx.HTTPError:
+            status = None
+        if status == 200:
+            break
+        time.sleep(1)
+    assert status == 200
+    assert len(router_replicas()) == 1
 
 
 def test_redis_restart_under_load_keeps_completions_and_loses_no_accepted_feedback(base_url, api_keys, local_stack,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ray
 
 REPLICA_PREFIX = "SERVE_REPLICA::{app}#LLMServer:"
+ROUTER_PREFIX = "SERVE_REPLICA::{app}#router#"
 
 
 def pool_replicas(app: str = "frontier") -> dict[str, list]:
@@ -25,3 +26,10 @@ def ongoing_requests(app: str = "frontier") -> dict[str, int]:
     for pool, handles in pool_replicas(app).items():
         counts[pool] = sum(ray.get([h.get_num_ongoing_requests.remote() for h in handles], timeout=30))
     return counts
+
+
+def router_replicas(app: str = "frontier") -> list:
+    """Alive replica actor handles of the router deployment."""
+    prefix = ROUTER_PREFIX.format(app=app)
+    return [ray.get_actor(actor["name"], namespace=actor["namespace"])
+            for actor in ray.util.list_named_actors(all_namespaces=True) if actor["name"].startswith(prefix)]

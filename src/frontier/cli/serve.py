@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 
 from frontier.config import ConfigError, FrontierConfig, load_config
+
+
+class PortInUseError(RuntimeError):
+    """The configured server port is taken by another process."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +35,43 @@ def config_with_overrides(args: argparse.Namespace) -> FrontierConfig:
     return FrontierConfig.model_validate(data)
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a TCP server could listen on ``host:port`` now."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str) -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def direct_ingress_env(config: FrontierConfig) -> dict[str, str]:
+    """Environment that makes a local Ray Serve throughput-optimized, with router replicas on ``server.port``.
+
+    Ray Serve reads these when its controller and replicas start; the ports are a range because every router
+    replica on a node listens on its own port.
+    """
+    first = config.server.port
+    return {
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(first),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(first + config.router.autoscaling.max_replicas),  # exclusive
+        # No external load balancer has to notice a stopping replica, so it need not keep listening, and a
+        # replacement replica may take the port back at once: clients know only these ports.
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
+        "RAY_SERVE_PORT_QUARANTINE_S": "0",
+    }
+
+
 class LocalStack:
     """Redis (embedded unless configured), Ray (local unless an address is given), Serve and the app."""
 
@@ -38,6 +80,7 @@ class LocalStack:
 
         self.config = config
         self.redis = RedisHandle(config.redis)
+        self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> str:
         """Start everything; returns the OpenAI base URL."""
@@ -47,20 +90,41 @@ class LocalStack:
         from frontier.serving.app import build_app
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        server = self.config.server
+        if not port_is_free(server.host, server.port):
+            raise PortInUseError(f"server.port {server.port} on {server.host} is already in use")
         redis_url = self.redis.start()
         data = self.config.model_dump()
         data["redis"]["url"] = redis_url  # replicas connect to the server this process started
         config = FrontierConfig.model_validate(data)
-        if config.server.ray_address:
-            ray.init(address=config.server.ray_address)
+        proxy_port = server.port
+        if server.ray_address:
+            ray.init(address=server.ray_address)
         else:
-            ray.init(num_cpus=config.server.ray_num_cpus or max(8, os.cpu_count() or 1), include_dashboard=False)
+            if server.direct_ingress:
+                # Set before Ray starts: its processes inherit this environment.
+                self._set_env(direct_ingress_env(config))
+                proxy_port = free_port(server.host)
+            ray.init(num_cpus=server.ray_num_cpus or max(8, os.cpu_count() or 1), include_dashboard=False)
         serve.start(
-            http_options={"host": config.server.host, "port": config.server.port},
-            logging_config={"enable_access_log": config.server.access_log},
+            http_options={"host": server.host, "port": proxy_port},
+            logging_config={"enable_access_log": server.access_log},
         )
         serve.run(build_app(config), name=config.server.app_name, route_prefix="/", blocking=False)
-        return f"http://{config.server.host}:{config.server.port}/v1"
+        return f"http://{server.host}:{server.port}/v1"
+
+    def _set_env(self, env: dict[str, str]) -> None:
+        for name, value in env.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
 
     def stop(self) -> None:
         """Shut Serve down (replicas stop their engines), then Ray, then the embedded Redis."""
@@ -75,6 +139,7 @@ class LocalStack:
                 ray.shutdown()
             finally:
                 self.redis.stop()
+                self._restore_env()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,7 +162,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     stack = LocalStack(config)
     try:
-        url = stack.start()
+        try:
+            url = stack.start()
+        except PortInUseError as exc:
+            print(f"frontier serve: {exc}", file=sys.stderr)
+            return 2
         print(f"Frontier is serving the OpenAI API at {url} (models: frontier, frontier-light, frontier-reasoning)")
         print("Press Ctrl-C to stop.", flush=True)
         stop_requested.wait()

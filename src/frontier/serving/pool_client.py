@@ -96,6 +96,8 @@ class ServeLLMPoolClient:
 
         from ray.serve.exceptions import BackPressureError
 
+        if not engine_request.stream:
+            return PoolResult(response=await self._chat_once(engine_request))
         generator = self._stream_handle.chat.remote(engine_request)
         try:
             first = await generator.__anext__()
@@ -119,6 +121,23 @@ class ServeLLMPoolClient:
             generator.cancel()
             return PoolResult(response=head.model_dump() if hasattr(head, "model_dump") else dict(head))
         return PoolResult(chunks=_stream_chunks(items, generator))
+
+
+    async def _chat_once(self, engine_request: Any) -> dict[str, Any]:
+        from ray.serve.exceptions import BackPressureError
+
+        try:
+            result = await self._handle.chat_once.remote(engine_request)
+        except BackPressureError:
+            raise PoolSaturated(self._pool) from None
+        except Exception as exc:  # replica death, no replica, engine crash: all retryable
+            raise PoolUnavailable(self._pool, type(exc).__name__) from exc
+        if result is None:
+            raise PoolUnavailable(self._pool, "empty response")
+        if _is_error(result):
+            error = error_from_engine(result)
+            raise PoolUnavailable(self._pool, error.message) if error.status_code >= 500 else error
+        return result.model_dump() if hasattr(result, "model_dump") else dict(result)
 
 
 def _is_error(item: Any) -> bool:

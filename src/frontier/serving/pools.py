@@ -80,11 +80,13 @@ def llm_config_dict(pool_name: PoolName, pool: PoolConfig, model_source: str) ->
 
 
 def build_pool_deployment(pool_name: PoolName, pool: PoolConfig, access_log: bool = False):
-    """A bound Ray Serve LLM deployment for one pool."""
+    """A bound Ray Serve LLM deployment (``PoolServer``, named ``LLMServer:<pool>-pool``) for one pool."""
     from ray.serve.llm import LLMConfig, build_llm_deployment
+
+    from frontier.serving.pool_server import PoolServer
 
     source = resolve_pool_model(pool_name, pool)
     config = llm_config_dict(pool_name, pool, source)
     config["deployment_config"]["logging_config"] = {"enable_access_log": access_log}
     llm_config = LLMConfig(**config)
-    return build_llm_deployment(llm_config)
+    return build_llm_deployment(llm_config, deployment_cls=PoolServer, name_prefix="LLMServer:")

@@ -1,0 +1,94 @@
+"""``frontier serve`` pieces that need no Ray: direct-ingress environment, port checks, the one-call pool path."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+import pytest
+
+from frontier.cli.serve import LocalStack, PortInUseError, direct_ingress_env, port_is_free
+from frontier.config import load_config
+
+
+def _config(port: int = 8123, router_max_replicas: int = 1):
+    data = load_config().model_dump()
+    data["server"]["port"] = port
+    data["router"]["autoscaling"].update(min_replicas=1, max_replicas=router_max_replicas)
+    return type(load_config()).model_validate(data)
+
+
+def test_direct_ingress_ports_start_at_the_server_port_one_per_router_replica():
+    env = direct_ingress_env(_config(port=8123, router_max_replicas=3))
+    assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
+    assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    # Ray's allocator hands out range(min, max): exactly ports 8123, 8124, 8125.
+    assert (int(env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"]), int(env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"])) == (
+        8123, 8126)
+    # A restarted router replica must get its port back at once.
+    assert env["RAY_SERVE_PORT_QUARANTINE_S"] == "0"
+
+
+def test_port_is_free_sees_a_listening_socket():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        taken = server.getsockname()[1]
+        assert not port_is_free("127.0.0.1", taken)
+    assert port_is_free("127.0.0.1", taken)
+
+
+def test_stack_refuses_a_taken_port_before_starting_anything(monkeypatch):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        stack = LocalStack(_config(port=server.getsockname()[1]))
+        started = []
+        monkeypatch.setattr(stack.redis, "start", lambda: started.append("redis"))
+        with pytest.raises(PortInUseError, match="already in use"):
+            stack.start()
+        assert started == []
+
+
+def test_stack_environment_is_restored_after_stop(monkeypatch):
+    monkeypatch.setenv("RAY_SERVE_THROUGHPUT_OPTIMIZED", "0")
+    monkeypatch.delenv("RAY_SERVE_ENABLE_DIRECT_INGRESS", raising=False)
+    stack = LocalStack(_config())
+    stack._set_env(direct_ingress_env(_config()))
+    assert os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
+    stack._restore_env()
+    assert os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "0"
+    assert "RAY_SERVE_ENABLE_DIRECT_INGRESS" not in os.environ
+
+
+class _Stream:
+    def __init__(self, items):
+        self.items = list(items)
+        self.closed = False
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if not self.items:
+            raise StopAsyncIteration
+        return self.items.pop(0)
+
+    async def aclose(self):
+        self.closed = True
+
+
+def test_pool_server_chat_once_returns_the_single_response_and_closes_the_stream():
+    from frontier.serving.pool_server import PoolServer
+
+    server = object.__new__(PoolServer)  # no engine: only the one-call wrapper is under test
+    stream = _Stream([{"id": "chatcmpl-1", "choices": []}])
+
+    async def chat(request):
+        assert request == {"stream": False}
+        return stream
+
+    server.chat = chat
+    assert asyncio.run(server.chat_once({"stream": False})) == {"id": "chatcmpl-1", "choices": []}
+    assert stream.closed
