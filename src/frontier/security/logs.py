@@ -73,8 +73,13 @@ class RedactionFilter(logging.Filter):
 
 
 def json_handler(stream: IO[str] | None = None, log_prompts: bool = False) -> logging.Handler:
-    """A stream handler writing one redacted JSON object per record."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """A stream handler writing one redacted JSON object per record (default: the process's own stderr).
+
+    The default is ``sys.__stderr__``, not ``sys.stderr``: a Ray replica may replace ``sys.stderr`` with a
+    stream that turns every write into one more log record (inspecting the caller's stack each time), which
+    on the request path costs more than the record itself.
+    """
+    handler = logging.StreamHandler(stream or sys.__stderr__ or sys.stderr)
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(
         JsonFormatter(
