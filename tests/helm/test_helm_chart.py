@@ -271,6 +271,19 @@ def test_secrets_reach_ray_pods_only_by_reference(scenario):
             assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "hf-token"
 
 
+@pytest.mark.parametrize("optimized", [True, False])
+def test_throughput_optimized_serve_keeps_clients_on_the_proxy(render, optimized):
+    objects = render(set_json=(f"ray.throughputOptimized={str(optimized).lower()}",))
+    for label, container in _ray_containers(objects):
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        if optimized:
+            assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1", label
+            # The Kubernetes Service points at the Serve proxy: replicas must not take HTTP themselves.
+            assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "0", label
+        else:
+            assert "RAY_SERVE_THROUGHPUT_OPTIMIZED" not in env and "RAY_SERVE_ENABLE_DIRECT_INGRESS" not in env, label
+
+
 def test_no_secret_value_outside_secrets(render):
     objects = render(*CI_VALUES["gpu"])  # generated API key and Redis password
     secrets = [o for o in objects if o["kind"] == "Secret"]

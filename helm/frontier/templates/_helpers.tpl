@@ -182,6 +182,12 @@ app.kubernetes.io/component: redis
   value: "1"
 - name: RAY_USAGE_STATS_ENABLED
   value: "0"
+{{- if .Values.ray.throughputOptimized }}
+- name: RAY_SERVE_THROUGHPUT_OPTIMIZED
+  value: "1"
+- name: RAY_SERVE_ENABLE_DIRECT_INGRESS
+  value: "0"
+{{- end }}
 {{- with .Values.ray.env }}
 {{ toYaml . }}
 {{- end }}
