@@ -2,7 +2,7 @@
 
 In one run, with the same Locust workload (``FixedPromptUser``: identical short non-streamed requests,
 ``ignore_eos`` so every answer has exactly --max-tokens tokens, each user back to back):
-  (a) the router path: HTTP -> Serve proxy -> router (routing decision included, model ``frontier``,
+  (a) the router path: HTTP -> router replica (direct ingress; routing decision included, model ``frontier``,
       reasoning_share 0 so the policy picks light) -> light pool, on the real stack (tests/support/stack.py);
   (b) a bare ``vllm serve`` OpenAI server on the same light demo model and engine arguments.
 They run one after the other (not competing for cores). Goal (issue 6): p50 overhead <= 10 ms,

@@ -1,7 +1,8 @@
 """Router overhead: the same requests through Frontier's router and directly to a bare vLLM server.
 
 One run measures, at concurrency 1 and 16, p50/p99 latency and throughput of
-  (a) the router path: HTTP -> Serve proxy -> router ingress (routing decision included) -> light pool, and
+  (a) the router path: HTTP -> router replica (`frontier serve`'s direct ingress; routing decision included)
+      -> light pool, and
   (b) a bare `vllm serve` OpenAI server on the same demo model with the same engine arguments, and
   (c) the light pool's Ray Serve LLM replica called through a DeploymentHandle (no HTTP, no router),
 one after the other on this machine (so they do not compete for cores), and prints their ratios.
