@@ -84,28 +84,27 @@ class LocalStack:
 
     def start(self) -> str:
         """Start everything; returns the OpenAI base URL."""
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        server = self.config.server
-        if not port_is_free(server.host, server.port):
-            raise PortInUseError(f"server.port {server.port} on {server.host} is already in use")
-        local_direct_ingress = server.direct_ingress and not server.ray_address
-        if local_direct_ingress:
-            # Set before Ray Serve is imported and Ray starts: both read it then (its processes inherit it).
-            self._set_env(direct_ingress_env(self.config))
-
         import ray
         from ray import serve
 
         from frontier.serving.app import build_app
 
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        server = self.config.server
+        if not port_is_free(server.host, server.port):
+            raise PortInUseError(f"server.port {server.port} on {server.host} is already in use")
         redis_url = self.redis.start()
         data = self.config.model_dump()
         data["redis"]["url"] = redis_url  # replicas connect to the server this process started
         config = FrontierConfig.model_validate(data)
-        proxy_port = free_port(server.host) if local_direct_ingress else server.port
+        proxy_port = server.port
         if server.ray_address:
             ray.init(address=server.ray_address)
         else:
+            if server.direct_ingress:
+                # Set before Ray starts: its processes inherit this environment.
+                self._set_env(direct_ingress_env(config))
+                proxy_port = free_port(server.host)
             ray.init(num_cpus=server.ray_num_cpus or max(8, os.cpu_count() or 1), include_dashboard=False)
         serve.start(
             http_options={"host": server.host, "port": proxy_port},
