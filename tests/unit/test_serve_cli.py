@@ -82,13 +82,13 @@ class _Stream:
 def test_pool_server_chat_once_returns_the_single_response_and_closes_the_stream():
     from frontier.serving.pool_server import PoolServer
 
-    server = object.__new__(PoolServer)  # no engine: only the one-call wrapper is under test
     stream = _Stream([{"id": "chatcmpl-1", "choices": []}])
 
-    async def chat(request):
-        assert request == {"stream": False}
-        return stream
+    class Server:  # stands in for the engine-holding replica: only the one-call wrapper is under test
+        async def chat(self, request):
+            assert request == {"stream": False}
+            return stream
 
-    server.chat = chat
-    assert asyncio.run(server.chat_once({"stream": False})) == {"id": "chatcmpl-1", "choices": []}
+    answer = asyncio.run(PoolServer.chat_once(Server(), {"stream": False}))
+    assert answer == {"id": "chatcmpl-1", "choices": []}
     assert stream.closed

@@ -1,0 +1,158 @@
+"""Leave-subjects-out replay: does online learning from bandit feedback help on subjects never trained on?
+
+For each fold the offline scorer is trained (same code and settings as ``benchmarks/router_cv.py``) on
+the other folds' groups; the held-out fold's rows are then replayed exactly like ``frontier replay``:
+shuffled with the seed, the first ``--learn-fraction`` streamed through the live online stack (embedded
+Redis, decision log, feedback queue, consumer, cost controller) with bandit feedback only, the rest
+scored without learning. APGR is computed once over the whole tail of a fold (all its held-out groups
+together), as ``frontier replay`` does. The grouping column is used only for the split.
+
+Usage: .venv/bin/python benchmarks/replay_cv.py [--seeds 0 1] [--folds 5] [--out report.json]
+       [--map learn-pca|train-pca|standardizer] [--set prior_variance=0.3 --set online_dim=32 ...]
+``--set`` overrides a FeedbackConfig field for this run (validated like a config file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from router_cv import DEFAULT_DATA, group_folds
+
+from frontier.config import FeedbackConfig, load_config
+from frontier.feedback.online_model import FeatureMap
+from frontier.feedback.redis_server import EmbeddedRedis, connect
+from frontier.feedback.replay import replay
+from frontier.routing.artifact import load_artifact
+from frontier.routing.datasets import file_sha256, load_outcomes
+from frontier.routing.scorer import featurize_prompts
+from frontier.routing.training import TrainingSettings, train_scorer
+
+
+def share_threshold(quantiles: np.ndarray, share: float) -> float:
+    """Score threshold sending ``share`` of the calibration traffic to reasoning (as the artifact does)."""
+    return float(np.interp(1.0 - share, np.linspace(0.0, 1.0, len(quantiles)), quantiles))
+
+
+def fold_inputs(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Features, outcomes, folds and each row's out-of-fold offline logits (cached by data hash)."""
+    cache = args.cache / f"replay-cv-{file_sha256(args.data)[:12]}-f{args.folds}-s{args.fold_seed}.npz"
+    if cache.is_file():
+        return dict(np.load(cache))
+    outcomes = load_outcomes(args.data, args.light_col, args.reasoning_col)
+    groups = pd.read_csv(args.data, usecols=[args.group_col], dtype=str)[args.group_col].to_numpy()
+    fold = group_folds(groups, args.folds, args.fold_seed)
+    x = featurize_prompts(load_artifact(args.router).scorer.featurizer, outcomes.prompts)
+    logits = np.zeros((len(x), 2))
+    quantiles = []
+    for k in range(args.folds):
+        train = fold != k
+        trained = train_scorer(x[train], outcomes.light[train], outcomes.reasoning[train], TrainingSettings())
+        logits[fold == k] = trained.params.logits(x[fold == k])
+        quantiles.append(trained.score_quantiles)
+    arrays = {"x": x, "light": outcomes.light, "reasoning": outcomes.reasoning, "fold": fold,
+              "logits": logits, "quantiles": np.stack(quantiles)}  # fmt: skip
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **arrays)
+    return arrays
+
+
+def online_map(kind: str, x_train: np.ndarray, x_learn: np.ndarray, dim: int) -> FeatureMap:
+    """The online feature map: ``learn-pca`` is what ``frontier replay`` fits when the artifact ships none
+    (PCA of the unlabelled learning traffic); ``train-pca`` a map shipped with an artifact trained on the
+    other folds (PCA of its training features); ``standardizer`` what serving derives without a shipped map."""
+    if kind == "learn-pca":
+        return FeatureMap.fit_pca(x_learn, dim)
+    if kind == "train-pca":
+        return FeatureMap.fit_pca(x_train, dim)
+    return FeatureMap.from_standardizer(x_train.mean(axis=0), np.maximum(x_train.std(axis=0), 1e-6), dim)
+
+
+def feedback_config(base: FeedbackConfig, overrides: list[str]) -> FeedbackConfig:
+    """``base`` with ``name=value`` overrides (validated like a config file)."""
+    values = base.model_dump()
+    for item in overrides:
+        name, _, value = item.partition("=")
+        values[name] = json.loads(value)
+    return FeedbackConfig.model_validate(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--light-col", default="mistralai/Mixtral-8x7B-Instruct-v0.1")
+    parser.add_argument("--reasoning-col", default="gpt-4-1106-preview")
+    parser.add_argument("--group-col", default="domain")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--fold-seed", type=int, default=0, help="seed of the group-to-fold split")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="replay seeds (shuffle, exploration)")
+    parser.add_argument("--learn-fraction", type=float, default=0.5)
+    parser.add_argument("--learn-share", type=float, default=0.5, help="reasoning share held while learning")
+    parser.add_argument("--router", default=None, help="artifact whose embedder to use (default: packaged)")
+    parser.add_argument("--config", default=None, help="Frontier config whose feedback section is used")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=JSON", help="FeedbackConfig override")
+    parser.add_argument("--map", choices=("learn-pca", "train-pca", "standardizer"), default="learn-pca")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "frontier-replay-cv")
+    parser.add_argument("--out", type=Path, default=None, help="also write the report as JSON here")
+    args = parser.parse_args()
+
+    config = feedback_config(load_config(args.config).feedback, args.set)
+    data = fold_inputs(args)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="frontier-replay-cv-") as tmp:
+        embedded = EmbeddedRedis(Path(tmp) / "redis")
+        client = connect(embedded.start(), 5.0)
+        try:
+            for k in range(args.folds):
+                rows = np.nonzero(data["fold"] == k)[0]
+                x, logits = data["x"][rows], data["logits"][rows]
+                for seed in args.seeds:
+                    n_learn = round(len(rows) * args.learn_fraction)
+                    learn = np.random.default_rng(seed).permutation(len(rows))[:n_learn]
+                    feature_map = online_map(args.map, data["x"][data["fold"] != k], x[learn], config.online_dim)
+                    result = replay(
+                        client, config, x, logits, data["light"][rows], data["reasoning"][rows], feature_map,
+                        learn_share=args.learn_share,
+                        initial_threshold=share_threshold(data["quantiles"][k], args.learn_share),
+                        learn_fraction=args.learn_fraction, seed=seed,
+                    )  # fmt: skip
+                    m = result.metrics
+                    runs.append({"fold": k, "seed": seed, **m})
+                    print(
+                        f"fold {k} seed {seed}: tail APGR {m['tail_apgr']:.3f} (offline {m['offline_tail_apgr']:.3f}) "
+                        f"learn reasoning share {m['learn_reasoning_share']:.3f} explored "
+                        f"{m['learn_explored_share']:.3f} [{m['seconds']} s]",
+                        flush=True,
+                    )
+        finally:
+            embedded.stop()
+    keys = ("tail_apgr", "offline_tail_apgr", "learn_reasoning_share", "learn_explored_share", "tail_cpt50")
+    per_fold = [
+        {"fold": k, **{key: float(np.mean([r[key] for r in runs if r["fold"] == k])) for key in keys}}
+        for k in range(args.folds)
+    ]
+    mean = {key: float(np.mean([r[key] for r in runs])) for key in keys}
+    print("fold  tail_apgr  offline  learn_share")
+    for row in per_fold:
+        print(f"{row['fold']:4d}  {row['tail_apgr']:.3f}      {row['offline_tail_apgr']:.3f}    "
+              f"{row['learn_reasoning_share']:.3f}")  # fmt: skip
+    print(f"mean  {mean['tail_apgr']:.3f}      {mean['offline_tail_apgr']:.3f}    {mean['learn_reasoning_share']:.3f}")
+    report = {
+        "config": config.model_dump(),
+        "map": args.map,
+        "seeds": args.seeds,
+        "mean": mean,
+        "per_fold": per_fold,
+        "runs": runs,
+    }
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({"mean": mean, "per_fold_tail_apgr": [r["tail_apgr"] for r in per_fold]}))
+
+
+if __name__ == "__main__":
+    main()
