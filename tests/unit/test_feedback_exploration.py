@@ -112,3 +112,17 @@ def test_policy_uses_online_residual_and_controller_threshold_for_the_operator_k
     policy.share_threshold = lambda share: 1.0 - share
     out = policy.decide_online(feats, _stats(policy, 0.0), CostKnob(reasoning_share=0.3), u=0.5)
     assert out.decision.threshold == pytest.approx(0.7)
+
+
+def test_share_ends_are_exact_even_with_a_controller_threshold():
+    # The controller sets the threshold from the scores it has seen; with a target of 0 (or 1) a request
+    # scoring above (below) all of them must still stay on light (go to reasoning).
+    policy = _policy(cap=0.0)
+    policy.share_threshold = lambda share: {0.0: 1.0, 1.0: 0.0}.get(share, 0.5)
+    feats = features_from_prompt("hello")
+    policy.operator_knob = CostKnob(reasoning_share=0.0)
+    out = policy.decide_online(feats, _stats(policy, light_bias=-3.0, threshold=0.6), CostKnob(reasoning_share=0.0), u=0.5)
+    assert out.decision.score > 0.6 and out.decision.pool == "light" and out.decision.threshold == 1.0
+    policy.operator_knob = CostKnob(reasoning_share=1.0)
+    out = policy.decide_online(feats, _stats(policy, light_bias=3.0, threshold=0.4), CostKnob(reasoning_share=1.0), u=0.5)
+    assert out.decision.score < 0.4 and out.decision.pool == "reasoning" and out.decision.threshold == 0.0

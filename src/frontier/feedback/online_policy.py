@@ -105,7 +105,11 @@ class OnlinePolicy(RoutingPolicy):
     def threshold(self, stats: StatsSnapshot, knob: CostKnob) -> float:
         """The controller's threshold for the operator's knob; else the artifact's calibrated share
         threshold (``share_threshold``, e.g. ``RouterArtifact.threshold_for_share``); a price weight:
-        gain > lambda * extra cost."""
+        gain > lambda * extra cost. A share of exactly 0 or 1 is exact (no controller needed), so a
+        request scoring above everything in the controller's window cannot slip through."""
+        exact_end = knob.reasoning_share is not None and knob.reasoning_share in (0.0, 1.0)
+        if exact_end and self.share_threshold is not None:
+            return self.share_threshold(knob.reasoning_share)
         if knob == self.operator_knob and "threshold" in stats.values:
             return float(stats.values["threshold"])
         if knob.reasoning_share is not None and self.share_threshold is not None:
