@@ -169,10 +169,10 @@ class ServerConfig(_Strict):
     )
     direct_ingress: bool = Field(
         True,
-        description="For a Ray that `frontier serve` starts itself: run Ray Serve in its throughput-optimized mode "
-        "with direct ingress, so the router replicas answer HTTP on `port` themselves and no Serve proxy hop sits "
-        "in front of them (the proxy moves to a free internal port). A second router replica on the same node "
-        "listens on the next port. Not used with `ray_address` or on Kubernetes, where clients reach the proxy.",
+        description="For a Ray that `frontier serve` starts itself (which always runs Ray Serve in its "
+        "throughput-optimized mode) with one router replica: the router replica answers HTTP on `port` itself "
+        "(direct ingress), so no Serve proxy hop sits in front of it (the proxy moves to a free internal port). "
+        "With more router replicas, with `ray_address`, and on Kubernetes, clients reach the Serve proxy.",
     )
 
 

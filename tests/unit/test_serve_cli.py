@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from frontier.cli.serve import LocalStack, PortInUseError, direct_ingress_env, port_is_free
+from frontier.cli.serve import LocalStack, PortInUseError, local_serve_env, port_is_free, uses_direct_ingress
 from frontier.config import load_config
 
 
@@ -19,15 +19,29 @@ def _config(port: int = 8123, router_max_replicas: int = 1):
     return type(load_config()).model_validate(data)
 
 
-def test_direct_ingress_ports_start_at_the_server_port_one_per_router_replica():
-    env = direct_ingress_env(_config(port=8123, router_max_replicas=3))
-    assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
-    assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
-    # Ray's allocator hands out range(min, max): exactly ports 8123, 8124, 8125.
-    assert (int(env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"]), int(env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"])) == (
-        8123, 8126)
+def test_one_router_replica_listens_on_the_server_port_itself():
+    config = _config(port=8123)
+    env = local_serve_env(config)
+    assert uses_direct_ingress(config)
+    assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1" and env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    # Ray's allocator hands out range(min, max): exactly port 8123.
+    assert (env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"], env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"]) == (
+        "8123", "8124")
     # A restarted router replica must get its port back at once.
     assert env["RAY_SERVE_PORT_QUARANTINE_S"] == "0"
+
+
+def test_several_router_replicas_or_a_remote_ray_keep_the_serve_proxy():
+    several = _config(router_max_replicas=3)
+    assert not uses_direct_ingress(several)
+    env = local_serve_env(several)
+    assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "0" and env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    assert "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT" not in env
+    data = _config().model_dump()
+    data["server"]["ray_address"] = "auto"
+    assert not uses_direct_ingress(type(several).model_validate(data))
+    data["server"].update(ray_address=None, direct_ingress=False)
+    assert not uses_direct_ingress(type(several).model_validate(data))
 
 
 def test_port_is_free_sees_a_listening_socket():
@@ -55,7 +69,7 @@ def test_stack_environment_is_restored_after_stop(monkeypatch):
     monkeypatch.setenv("RAY_SERVE_THROUGHPUT_OPTIMIZED", "0")
     monkeypatch.delenv("RAY_SERVE_ENABLE_DIRECT_INGRESS", raising=False)
     stack = LocalStack(_config())
-    stack._set_env(direct_ingress_env(_config()))
+    stack._set_env(local_serve_env(_config()))
     assert os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
     stack._restore_env()
     assert os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "0"

@@ -53,23 +53,30 @@ def free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
-def direct_ingress_env(config: FrontierConfig) -> dict[str, str]:
-    """Environment that makes a local Ray Serve throughput-optimized, with router replicas on ``server.port``.
+def uses_direct_ingress(config: FrontierConfig) -> bool:
+    """Whether the router replica answers HTTP on ``server.port`` itself: a Ray this process starts, and
+    one router replica (clients know one port; with more, the Serve proxy balances between them)."""
+    server = config.server
+    return server.direct_ingress and not server.ray_address and config.router.autoscaling.max_replicas == 1
 
-    Ray Serve reads these when its controller and replicas start; the ports are a range because every router
-    replica on a node listens on its own port.
+
+def local_serve_env(config: FrontierConfig) -> dict[str, str]:
+    """Environment of a Ray this process starts: Ray Serve's throughput-optimized mode, with direct ingress
+    on ``server.port`` when ``uses_direct_ingress``. Ray Serve reads it when its controller and replicas start.
     """
-    first = config.server.port
-    return {
-        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-        "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
-        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(first),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(first + config.router.autoscaling.max_replicas),  # exclusive
-        # No external load balancer has to notice a stopping replica, so it need not keep listening, and a
-        # replacement replica may take the port back at once: clients know only these ports.
-        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
-        "RAY_SERVE_PORT_QUARANTINE_S": "0",
-    }
+    env = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}
+    if uses_direct_ingress(config):
+        port = config.server.port
+        env.update({
+            "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + 1),  # exclusive: exactly server.port
+            # No external load balancer has to notice a stopping replica, so it need not keep listening, and
+            # a replacement replica takes the port back at once: clients know only this port.
+            "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
+            "RAY_SERVE_PORT_QUARANTINE_S": "0",
+        })
+    return env
 
 
 class LocalStack:
@@ -97,14 +104,12 @@ class LocalStack:
         data = self.config.model_dump()
         data["redis"]["url"] = redis_url  # replicas connect to the server this process started
         config = FrontierConfig.model_validate(data)
-        proxy_port = server.port
+        proxy_port = free_port(server.host) if uses_direct_ingress(config) else server.port
         if server.ray_address:
             ray.init(address=server.ray_address)
         else:
-            if server.direct_ingress:
-                # Set before Ray starts: its processes inherit this environment.
-                self._set_env(direct_ingress_env(config))
-                proxy_port = free_port(server.host)
+            # Set before Ray starts: its processes inherit this environment.
+            self._set_env(local_serve_env(config))
             ray.init(num_cpus=server.ray_num_cpus or max(8, os.cpu_count() or 1), include_dashboard=False)
         serve.start(
             http_options={"host": server.host, "port": proxy_port},
