@@ -135,7 +135,7 @@ class RouterIngress:
             raise
         log_request(logger, request_id=rid, route="chat", status=200, latency_s=time.perf_counter() - started,
                     key=key, decision=outcome.decision, stream=body.stream, messages=body.messages)
-        # Ray Serve's proxy sets the x-request-id response header itself (the id logged above).
+        # Ray Serve (its proxy, or the replica itself under direct ingress) sets the x-request-id response header.
         if outcome.stream is not None:
             return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=outcome.headers)
         return JSONResponse(outcome.body, headers=outcome.headers)
