@@ -126,10 +126,15 @@ def test_killing_a_pool_replica_under_load_loses_at_most_one_percent(base_url, a
 
 
 def test_a_killed_router_replica_is_replaced_on_the_same_port(base_url, auth_headers):
-    # With direct ingress the router replica itself listens on server.port: its replacement must too.
-    (victim,) = router_replicas()
-    ray.kill(victim, no_restart=True)
-    deadline = time.monotonic() + 120
+    # With direct ingress the router replica itself listens on server.port: its replacement must too, once
+    # the dead replica's connections have left TIME_WAIT (so open some first).
+    with httpx.Client(timeout=60) as client:
+        for _ in range(4):
+            assert client.post(f"{base_url}{CHAT}", json=_body(), headers=auth_headers).status_code == 200
+        (victim,) = router_replicas()
+        ray.kill(victim, no_restart=True)
+        time.sleep(1)
+    deadline = time.monotonic() + 240
     status = None
     while time.monotonic() < deadline:
         try:

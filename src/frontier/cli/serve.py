@@ -53,6 +53,10 @@ def free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
+# Longer than Linux's TIME_WAIT (60 s), which Ray's replica socket (no SO_REUSEADDR) cannot bind through.
+PORT_QUARANTINE_S = 65
+
+
 def uses_direct_ingress(config: FrontierConfig) -> bool:
     """Whether the router replica answers HTTP on ``server.port`` itself: a Ray this process starts, and
     one router replica (clients know one port; with more, the Serve proxy balances between them)."""
@@ -71,10 +75,12 @@ def local_serve_env(config: FrontierConfig) -> dict[str, str]:
             "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
             "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
             "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + 1),  # exclusive: exactly server.port
-            # No external load balancer has to notice a stopping replica, so it need not keep listening, and
-            # a replacement replica takes the port back at once: clients know only this port.
+            # No external load balancer has to notice a stopping replica, so it need not keep listening.
             "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
-            "RAY_SERVE_PORT_QUARANTINE_S": "0",
+            # Ray binds without SO_REUSEADDR and gives up on a port for good once a bind fails. A replica that
+            # died leaves its connections in TIME_WAIT for 60 s, so its replacement must wait that long for
+            # the one port clients know, and not try it (and lose it) before.
+            "RAY_SERVE_PORT_QUARANTINE_S": str(PORT_QUARANTINE_S),
         })
     return env
 
