@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from replay_cv import fold_inputs
-from router_cv import DEFAULT_DATA
+from router_cv import add_split_arguments
 
 from frontier.routing.datasets import file_sha256
 from frontier.routing.evaluation import quality_curve, summarize
@@ -69,11 +69,7 @@ def apgrs(scores: np.ndarray, light: np.ndarray, reasoning: np.ndarray, groups: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--light-col", default="mistralai/Mixtral-8x7B-Instruct-v0.1")
-    parser.add_argument("--reasoning-col", default="gpt-4-1106-preview")
-    parser.add_argument("--group-col", default="domain")
-    parser.add_argument("--folds", type=int, default=5)
+    add_split_arguments(parser)
     parser.add_argument("--fold-seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--learn-fraction", type=float, default=0.5)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from router_cv import DEFAULT_DATA, group_folds
+from router_cv import add_split_arguments, group_folds
 
 from frontier.config import FeedbackConfig, load_config
 from frontier.feedback.online_model import FeatureMap
@@ -83,11 +83,7 @@ def feedback_config(base: FeedbackConfig, overrides: list[str]) -> FeedbackConfi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--light-col", default="mistralai/Mixtral-8x7B-Instruct-v0.1")
-    parser.add_argument("--reasoning-col", default="gpt-4-1106-preview")
-    parser.add_argument("--group-col", default="domain")
-    parser.add_argument("--folds", type=int, default=5)
+    add_split_arguments(parser)
     parser.add_argument("--fold-seed", type=int, default=0, help="seed of the group-to-fold split")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="replay seeds (shuffle, exploration)")
     parser.add_argument("--learn-fraction", type=float, default=0.5)

@@ -34,13 +34,18 @@ def group_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return np.array([fold_of[g] for g in groups])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """The labelled file, its outcome and grouping columns, and the number of leave-groups-out folds."""
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--light-col", default="mistralai/Mixtral-8x7B-Instruct-v0.1")
     parser.add_argument("--reasoning-col", default="gpt-4-1106-preview")
     parser.add_argument("--group-col", default="domain")
     parser.add_argument("--folds", type=int, default=5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_split_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--router", default=None, help="artifact whose embedder to use (default: packaged)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report as JSON here")

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from frontier.cli.outcome_args import add_outcome_arguments
 from frontier.routing.artifact import ArtifactError, load_artifact
 from frontier.routing.datasets import DataError, load_outcomes
 from frontier.routing.evaluation import QualityCurve, baseline_scores, quality_curve, summarize
@@ -19,9 +20,7 @@ from frontier.routing.scorer import score_prompts
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a router against random, prompt-length and oracle routers")
     parser.add_argument("--router", default=None, help="router artifact directory (default: the packaged one)")
-    parser.add_argument("--data", required=True, help="CSV with a 'prompt' column and one outcome column per pool")
-    parser.add_argument("--light-col", required=True, help="column with the light pool's outcomes")
-    parser.add_argument("--reasoning-col", required=True, help="column with the reasoning pool's outcomes")
+    add_outcome_arguments(parser)
     parser.add_argument("--out", required=True, help="directory for metrics.json and frontier.png")
     parser.set_defaults(handler=_eval)
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from frontier.cli.outcome_args import add_outcome_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "replay", help="replay a labelled CSV through the online learner (bandit feedback) and score a held-out tail"
     )
-    parser.add_argument("--data", required=True, help="RouteLLM-format CSV (prompt + one column per pool)")
-    parser.add_argument("--light-col", required=True, help="column with the light pool's outcome")
-    parser.add_argument("--reasoning-col", required=True, help="column with the reasoning pool's outcome")
+    add_outcome_arguments(parser)
     parser.add_argument("--learn-fraction", type=float, default=0.5, help="share of shuffled rows to learn from")
     parser.add_argument("--seed", type=int, default=0, help="shuffle and exploration seed")
     parser.add_argument("--scores-out", required=True, help="CSV to write the tail's `row`,`score` to")

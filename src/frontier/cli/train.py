@@ -6,15 +6,14 @@ import argparse
 import json
 import sys
 
+from frontier.cli.outcome_args import add_outcome_arguments
 from frontier.routing.artifact import ArtifactError, load_artifact
 from frontier.routing.datasets import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a learned router on labelled prompts")
-    parser.add_argument("--data", required=True, help="CSV with a 'prompt' column and one outcome column per pool")
-    parser.add_argument("--light-col", required=True, help="column with the light pool's outcomes")
-    parser.add_argument("--reasoning-col", required=True, help="column with the reasoning pool's outcomes")
+    add_outcome_arguments(parser)
     parser.add_argument("--out", required=True, help="directory to write the artifact to")
     parser.add_argument(
         "--embedding-from", default=None, help="artifact whose static embedder to reuse (default: the packaged one)"
