@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -12,13 +11,8 @@ from typing import Any
 
 import httpx
 
+from frontier.cli.serve import free_port
 from frontier.config import FrontierConfig, load_config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_config(keys: list[dict[str, Any]] | None = None, **router_overrides: Any) -> FrontierConfig:

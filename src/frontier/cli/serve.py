@@ -46,7 +46,7 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on now."""
     with socket.socket() as probe:
         probe.bind((host, 0))

@@ -113,15 +113,10 @@ class ServeLLMPoolClient:
             raise
         items = first if isinstance(first, list) else [first]
         head = items[0]
-        if _is_error(head):
+        if _is_error(head) or not isinstance(head, str):
             generator.cancel()
-            error = error_from_engine(head)
-            raise PoolUnavailable(self._pool, error.message) if error.status_code >= 500 else error
-        if not isinstance(head, str):
-            generator.cancel()
-            return PoolResult(response=head.model_dump() if hasattr(head, "model_dump") else dict(head))
+            return PoolResult(response=self._complete_response(head))
         return PoolResult(chunks=_stream_chunks(items, generator))
-
 
     async def _chat_once(self, engine_request: Any) -> dict[str, Any]:
         from ray.serve.exceptions import BackPressureError
@@ -134,10 +129,14 @@ class ServeLLMPoolClient:
             raise PoolUnavailable(self._pool, type(exc).__name__) from exc
         if result is None:
             raise PoolUnavailable(self._pool, "empty response")
-        if _is_error(result):
-            error = error_from_engine(result)
+        return self._complete_response(result)
+
+    def _complete_response(self, item: Any) -> dict[str, Any]:
+        """A whole (non-streamed) engine answer as a dict; an engine error raised as a FrontierError."""
+        if _is_error(item):
+            error = error_from_engine(item)
             raise PoolUnavailable(self._pool, error.message) if error.status_code >= 500 else error
-        return result.model_dump() if hasattr(result, "model_dump") else dict(result)
+        return item.model_dump() if hasattr(item, "model_dump") else dict(item)
 
 
 def _is_error(item: Any) -> bool:
