@@ -1,4 +1,4 @@
-"""Look at and kill the pool replicas of a running stack (this process must be the Ray driver)."""
+"""Look at and kill the replicas of a running stack (this process must be the Ray driver)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ REPLICA_PREFIX = "SERVE_REPLICA::{app}#LLMServer:"
 ROUTER_PREFIX = "SERVE_REPLICA::{app}#router#"
 
 
+def _named_replicas(prefix: str) -> list[tuple[str, object]]:
+    """(name after ``prefix``, actor handle) of every alive replica whose actor name starts with ``prefix``
+    (named actors need no dashboard)."""
+    return [(actor["name"][len(prefix):], ray.get_actor(actor["name"], namespace=actor["namespace"]))
+            for actor in ray.util.list_named_actors(all_namespaces=True) if actor["name"].startswith(prefix)]
+
+
 def pool_replicas(app: str = "frontier") -> dict[str, list]:
-    """Alive replica actor handles by pool name (named actors need no dashboard)."""
-    prefix = REPLICA_PREFIX.format(app=app)
+    """Alive replica actor handles by pool name."""
     replicas: dict[str, list] = {}
-    for actor in ray.util.list_named_actors(all_namespaces=True):
-        name = actor["name"]
-        if name.startswith(prefix):
-            pool = name[len(prefix):].split("#", 1)[0].removesuffix("-pool")
-            replicas.setdefault(pool, []).append(ray.get_actor(name, namespace=actor["namespace"]))
+    for rest, handle in _named_replicas(REPLICA_PREFIX.format(app=app)):
+        pool = rest.split("#", 1)[0].removesuffix("-pool")
+        replicas.setdefault(pool, []).append(handle)
     return replicas
 
 
@@ -30,6 +34,4 @@ def ongoing_requests(app: str = "frontier") -> dict[str, int]:
 
 def router_replicas(app: str = "frontier") -> list:
     """Alive replica actor handles of the router deployment."""
-    prefix = ROUTER_PREFIX.format(app=app)
-    return [ray.get_actor(actor["name"], namespace=actor["namespace"])
-            for actor in ray.util.list_named_actors(all_namespaces=True) if actor["name"].startswith(prefix)]
+    return [handle for _, handle in _named_replicas(ROUTER_PREFIX.format(app=app))]
