@@ -10,8 +10,9 @@ _CODE_RE = re.compile(
     r"```|\bdef \w+\(|\bclass \w+|\bimport \w+|#include|\bfunction\b|=>|\breturn\b|;\s*$|\{\s*$|\bSELECT\b",
     re.MULTILINE,
 )
+# Linear time: an operand starts only at the start of a digit run, and nothing backtracks into it.
 _MATH_RE = re.compile(
-    r"\d+\s*[-+*/^=<>]\s*\d+|\\frac|\\sqrt|\bsolve\b|\bequation\b|\bintegral\b|\bderivative\b|"
+    r"(?<!\d)\d++\s*+[-+*/^=<>]\s*+\d|\\frac|\\sqrt|\bsolve\b|\bequation\b|\bintegral\b|\bderivative\b|"
     r"\bprove\b|\bprobability\b|\bhow many\b|\bcalculate\b|\bcompute\b|%|\$\d",
     re.IGNORECASE,
 )
@@ -20,6 +21,17 @@ _INTENT_RE = re.compile(
     r"show (your|the) (work|reasoning)|explain your reasoning|let'?s think",
     re.IGNORECASE,
 )
+
+
+# Markers are counted on the head and tail of a long conversation only, so any prompt costs bounded time.
+SCAN_CHARS = 8192
+
+
+def scan_window(text: str) -> str:
+    """The part of ``text`` that marker patterns look at: all of it, or its first and last ``SCAN_CHARS``."""
+    if len(text) <= 2 * SCAN_CHARS:
+        return text
+    return text[:SCAN_CHARS] + "\n" + text[-SCAN_CHARS:]
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ def extract_features(messages: list[dict[str, Any]], tools: list[Any] | None = N
     user_texts = [t for m, t in zip(messages, texts) if m.get("role") == "user"]
     text = "\n".join(t for t in texts if t)
     last_user = user_texts[-1] if user_texts else (texts[-1] if texts else "")
+    window = scan_window(text)
     return RequestFeatures(
         text=text,
         last_user_text=last_user,
@@ -66,9 +79,9 @@ def extract_features(messages: list[dict[str, Any]], tools: list[Any] | None = N
         num_user_turns=len(user_texts),
         prompt_chars=len(text),
         has_tools=bool(tools),
-        code_markers=len(_CODE_RE.findall(text)),
-        math_markers=len(_MATH_RE.findall(text)),
-        reasoning_intent=bool(_INTENT_RE.search(text)),
+        code_markers=len(_CODE_RE.findall(window)),
+        math_markers=len(_MATH_RE.findall(window)),
+        reasoning_intent=bool(_INTENT_RE.search(window)),
     )
 
 
