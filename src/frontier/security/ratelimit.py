@@ -19,7 +19,8 @@ import redis
 from frontier.config import FrontierConfig
 from frontier.errors import FrontierError
 from frontier.security.keys import KeyInfo
-from frontier.security.state import REDIS_ERRORS, FailOpen, LimitKeys
+from frontier.redis_guard import FailOpen
+from frontier.security.state import LimitKeys
 
 # KEYS[1]: theoretical arrival time. ARGV: emission interval (s), burst tolerance (s), now (s; "" = Redis TIME).
 # Returns {allowed (0/1), seconds until the next request would be allowed (as a string)}.
@@ -96,17 +97,16 @@ class RateLimiter:
         )
 
     def acquire(self, kind: str, name: str, per_period: int) -> RateDecision:
-        """Admit one event of ``kind`` for key ``name`` at ``per_period`` events per period, or not."""
-        if self.guard.skip():
-            return RateDecision(True)
+        """Admit one event of ``kind`` for key ``name`` at ``per_period`` events per period, or not.
+
+        Any Redis error admits it (fail open, logged once per cool-down)."""
+        return self.guard.call(RateDecision(True), self._gcra, kind, name, per_period)
+
+    def _gcra(self, kind: str, name: str, per_period: int) -> RateDecision:
         interval = self.period_s / per_period
         tolerance = (burst_size(per_period, self.burst_fraction) - 1) * interval
         now = "" if self.clock is None else repr(float(self.clock()))
-        try:
-            allowed, wait = self._script(keys=[self.keys.rate(kind, name)], args=[repr(interval), repr(tolerance), now])
-        except REDIS_ERRORS as exc:
-            self.guard.failed(exc)
-            return RateDecision(True)
+        allowed, wait = self._script(keys=[self.keys.rate(kind, name)], args=[repr(interval), repr(tolerance), now])
         return RateDecision(bool(int(allowed)), float(wait))
 
     def check_request(self, key: KeyInfo | None) -> None:

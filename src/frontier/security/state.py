@@ -1,4 +1,4 @@
-"""Redis key layout of the per-key limits, and the fail-open guard around Redis calls.
+"""Redis key layout of the per-key limits (the fail-open guard lives in ``frontier.redis_guard``).
 
 ``P`` is ``redis.key_prefix`` (default ``frontier``); ``NAME`` is the API key's configured name.
 
@@ -15,14 +15,9 @@ key                            type    contents
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import dataclass
 
-import redis
-
-logger = logging.getLogger("frontier.security")
+from frontier.redis_guard import REDIS_ERRORS, FailOpen
 
 
 @dataclass(frozen=True)
@@ -41,33 +36,4 @@ class LimitKeys:
         return f"{self.prefix}:bud:tok:{name}:{day}"
 
 
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
-
-
-class FailOpen:
-    """Limits fail open: while Redis is unreachable requests are served unlimited (and that is logged).
-
-    After a failure Redis is skipped for ``cooldown_s`` so an outage adds no latency per request.
-    """
-
-    def __init__(self, what: str, cooldown_s: float = 1.0) -> None:
-        self.what = what
-        self.cooldown_s = cooldown_s
-        self._down_until = 0.0
-        self._lock = threading.Lock()
-
-    def skip(self) -> bool:
-        """Whether Redis is in its cool-down after a failure."""
-        return time.monotonic() < self._down_until
-
-    def failed(self, exc: Exception) -> None:
-        """Record a Redis failure; logs once per cool-down."""
-        with self._lock:
-            if not self.skip():
-                logger.warning(
-                    "Redis unavailable for %s (%s): not enforced for the next %.1f s",
-                    self.what,
-                    type(exc).__name__,
-                    self.cooldown_s,
-                )
-            self._down_until = time.monotonic() + self.cooldown_s
+__all__ = ["REDIS_ERRORS", "FailOpen", "LimitKeys"]
