@@ -20,6 +20,15 @@ _TYPES = {
 }
 
 
+MAX_MESSAGE_CHARS = 1024
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, lone surrogates escaped (a client's field names can carry them,
+    and they cannot be encoded as UTF-8)."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class FrontierError(Exception):
     """An error with an HTTP status, shown to the client as ``{"error": {...}}``."""
 
@@ -33,6 +42,7 @@ class FrontierError(Exception):
         error_type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message, param = _printable(message, MAX_MESSAGE_CHARS), None if param is None else _printable(param, 256)
         super().__init__(message)
         self.status_code = status_code
         self.message = message

@@ -1,8 +1,17 @@
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from frontier.errors import FrontierError, validation_error_to_frontier
 from frontier.schemas import ChatCompletionRequest, Decision
+
+
+def _nest(depth):
+    schema = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"x": schema}}
+    return schema
 
 
 def test_error_body_has_the_openai_shape():
@@ -34,10 +43,76 @@ def test_invalid_json_error():
     assert error.status_code == 400 and error.code == "invalid_json"
 
 
-def test_unknown_fields_are_kept_not_fatal():
+def _body(**fields):
+    return {"model": "frontier", "messages": [{"role": "user", "content": "x"}], **fields}
+
+
+def test_openai_fields_the_pools_do_not_use_are_accepted_and_not_forwarded():
     req = ChatCompletionRequest.model_validate(
-        {"model": "frontier", "messages": [{"role": "user", "content": "x"}], "logit_bias": {}, "some_new_field": 1})
-    assert req.model_extra["some_new_field"] == 1
+        _body(user="u-1", metadata={"team": "a"}, store=False, service_tier="auto", logit_bias={"50256": -100},
+              messages=[{"role": "assistant", "content": "hi", "refusal": None, "annotations": []},
+                        {"role": "user", "content": "x"}]))
+    forwarded = req.model_dump(exclude_unset=True)
+    assert req.user == "u-1" and req.metadata == {"team": "a"}
+    assert not {"user", "metadata", "store", "service_tier"} & set(forwarded)
+    assert forwarded["logit_bias"] == {"50256": -100}
+    assert forwarded["messages"][0] == {"role": "assistant", "content": "hi"}  # echoed response fields dropped
+
+
+def test_response_format_schema_is_forwarded_under_its_wire_name():
+    fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}}
+    forwarded = ChatCompletionRequest.model_validate(_body(response_format=fmt)).model_dump(exclude_unset=True)
+    assert forwarded["response_format"] == fmt
+
+
+@pytest.mark.parametrize(
+    "fields,param",
+    [
+        ({"some_new_field": 1}, "some_new_field"),
+        ({"chat_template": "{{ 7 * 7 }}"}, "chat_template"),
+        ({"frontier": {"price_weight": float("inf")}}, "frontier.price_weight"),
+        ({"frontier": {"reasoning_share": float("nan")}}, "frontier.reasoning_share"),
+        ({"temperature": float("inf")}, "temperature"),
+        ({"stop": ["s"] * 17}, "stop"),
+        ({"stop": "x" * 257}, "stop"),
+        ({"logit_bias": {"1": 101}}, "logit_bias.1"),
+        ({"logit_bias": {str(i): 1 for i in range(301)}}, "logit_bias"),
+        ({"n": 17}, "n"),
+        ({"max_tokens": 2**31}, "max_tokens"),
+        ({"seed": 2**63}, "seed"),
+        ({"tools": [{"type": "function", "function": {"name": f"f{i}"}} for i in range(129)]}, "tools"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "x"}] * 129}]}, "messages.0.content"),
+    ],
+)
+def test_allowlist_caps_each_field(fields, param):
+    with pytest.raises(ValidationError) as info:
+        ChatCompletionRequest.model_validate(_body(**fields))
+    error = validation_error_to_frontier(info.value.errors())
+    assert error.status_code == 400 and error.param is not None and error.param.startswith(param)
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"messages": [{"role": "user", "content": "\ud800"}]}, "messages.0.content: lone UTF-16 surrogate"),
+        ({"metadata": {"\udfff": "x"}}, "metadata: lone UTF-16 surrogate in a key"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": _nest(20)}}]}, "nested deeper"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": _nest(20)}}},
+         "nested deeper"),
+        ({"messages": [{"role": "user", "content": "x"}] * 20_000}, "more than 50000 JSON values"),
+    ],
+)
+def test_unencodable_strings_deep_nesting_and_huge_bodies_are_refused(fields, message):
+    with pytest.raises(ValidationError) as info:
+        ChatCompletionRequest.model_validate(_body(**fields))
+    error = validation_error_to_frontier(info.value.errors())
+    assert error.status_code == 400 and message in error.message
+
+
+def test_error_text_is_always_encodable_and_bounded():
+    error = FrontierError(400, "bad \ud800 " + "x" * 5000, param="k\udc00")
+    body = json.dumps(error.body(), ensure_ascii=False).encode("utf-8")  # would raise on a lone surrogate
+    assert len(body) < 2000 and error.param == "k\\udc00"
 
 
 def test_decision_headers():

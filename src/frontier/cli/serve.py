@@ -8,6 +8,8 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from frontier.config import ConfigError, FrontierConfig, load_config
 
@@ -85,6 +87,19 @@ def local_serve_env(config: FrontierConfig) -> dict[str, str]:
     return env
 
 
+def replica_runtime_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Ray job runtime_env that carries ``FRONTIER_API_KEYS`` to router replicas on an existing cluster.
+
+    Replicas of a Ray this process starts inherit its environment; those on a cluster started elsewhere do
+    not, and would come up with authentication off. ``serve.run`` gives deployments without a runtime_env of
+    their own (the router) the job's.
+    """
+    from frontier.security.keys import API_KEYS_ENV
+
+    value = (environ if environ is not None else os.environ).get(API_KEYS_ENV)
+    return {} if value is None else {"env_vars": {API_KEYS_ENV: value}}
+
+
 class LocalStack:
     """Redis (embedded unless configured), Ray (local unless an address is given), Serve and the app."""
 
@@ -112,7 +127,7 @@ class LocalStack:
         config = FrontierConfig.model_validate(data)
         proxy_port = free_port(server.host) if uses_direct_ingress(config) else server.port
         if server.ray_address:
-            ray.init(address=server.ray_address)
+            ray.init(address=server.ray_address, runtime_env=replica_runtime_env() or None)
         else:
             # Set before Ray starts: its processes inherit this environment.
             self._set_env(local_serve_env(config))
@@ -154,12 +169,14 @@ class LocalStack:
 
 
 def run(args: argparse.Namespace) -> int:
+    from frontier.security.keys import KeyStore
     from frontier.serving.pools import ModelPathError, resolve_pool_model
 
     try:
         config = config_with_overrides(args)
         for name in ("light", "reasoning"):
             resolve_pool_model(name, config.pools.get(name))
+        keys = KeyStore.from_config(config.auth)  # a key source that holds no key stops here (fail closed)
     except (ConfigError, ModelPathError, ValueError) as exc:
         print(f"frontier serve: {exc}", file=sys.stderr)
         return 2
@@ -167,9 +184,7 @@ def run(args: argparse.Namespace) -> int:
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
-    from frontier.security.keys import KeyStore
-
-    if warning := KeyStore.from_config(config.auth).startup_warning():
+    if warning := keys.startup_warning():
         print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     stack = LocalStack(config)
     try:

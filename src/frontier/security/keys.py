@@ -3,7 +3,9 @@
 Keys are configured only as the SHA-256 of the key (``auth.keys`` and the environment variable
 ``FRONTIER_API_KEYS``, a JSON list of the same entries, which the Helm chart fills from a Secret). A
 key is 256 random bits, so a fast hash is enough: nothing can be guessed from it, and the Helm chart
-can compute it. With no key configured at all authentication is off, which ``startup_warning`` says.
+can compute it. With no key configured at all authentication is off, which ``startup_warning`` says; but
+``FRONTIER_API_KEYS`` set to a value that holds no key (``""``, ``[]``) is an error: a deployment that meant
+to turn authentication on must not come up with it off.
 """
 
 from __future__ import annotations
@@ -66,10 +68,23 @@ class KeyInfo:
 
 
 def load_env_entries(environ: Mapping[str, str] | None = None) -> list[ApiKeyEntry]:
-    """Key entries from ``FRONTIER_API_KEYS`` (a JSON list of ``auth.keys`` entries); [] when unset."""
-    raw = (environ if environ is not None else os.environ).get(API_KEYS_ENV, "").strip()
-    if not raw:
+    """Key entries from ``FRONTIER_API_KEYS`` (a JSON list of ``auth.keys`` entries); [] when unset.
+
+    Raises ConfigError when it is set but is not such a list, or holds no entry (fail closed).
+    """
+    raw = (environ if environ is not None else os.environ).get(API_KEYS_ENV)
+    if raw is None:
         return []
+    entries = _parse_entries(raw) if raw.strip() else []
+    if not entries:
+        raise ConfigError(
+            f"{API_KEYS_ENV} is set but holds no key, so the server would run without authentication; refusing "
+            "to start. Put at least one entry in it (`frontier keys add NAME`), or unset it to run without keys."
+        )
+    return entries
+
+
+def _parse_entries(raw: str) -> list[ApiKeyEntry]:
     try:
         return _ENTRIES.validate_python(json.loads(raw))
     except (json.JSONDecodeError, ValidationError) as exc:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
 from ray import serve
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
@@ -16,8 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from frontier.errors import FrontierError, validation_error_to_frontier
 from frontier.schemas import ChatCompletionRequest, ErrorResponse, FeedbackAccepted, FeedbackRequest, ModelList
+from frontier.security.keys import KeyStore
+from frontier.security.limits import BodySizeLimitMiddleware
 from frontier.security.logs import log_request, request_id
-from frontier.serving.access import KEY_STATE
+from frontier.serving.access import KEY_STATE, AuthMiddleware
+from frontier.serving.admission import parse_chat_request
 from frontier.serving.metrics import metrics_response
 from frontier.serving.router_service import RouterService
 
@@ -25,6 +30,14 @@ logger = logging.getLogger("frontier.ingress")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 429, 503, 504)
+}
+# The chat body is parsed off the event loop (admission.parse_chat_request), not by FastAPI; the OpenAPI
+# document still describes it (see openapi_with_chat_body).
+CHAT_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
+    }
 }
 
 
@@ -66,11 +79,32 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(FrontierError(500, f"internal error: {type(exc).__name__}", error_type="server_error"))
 
 
+def openapi_with_chat_body(target: FastAPI) -> dict[str, Any]:
+    """``target``'s OpenAPI document, with the chat request schema that the chat route refers to."""
+    if target.openapi_schema is None:
+        document = get_openapi(
+            title=target.title, version=target.version, description=target.description, routes=target.routes
+        )
+        schema = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        components.update(schema.pop("$defs", {}))
+        components["ChatCompletionRequest"] = schema
+        target.openapi_schema = document
+    return target.openapi_schema
+
+
+def install_middleware(target: FastAPI, keys: KeyStore, max_body_bytes: int) -> None:
+    """A key on every route but health, readiness and metrics; bodies over the limit refused (413) first."""
+    target.add_middleware(AuthMiddleware, keys=keys)
+    target.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+
+
 app = FastAPI(
     title="Frontier",
     description="OpenAI-compatible router between a light and a reasoning model pool.",
     version="1",
 )
+app.openapi = functools.partial(openapi_with_chat_body, app)  # type: ignore[method-assign]
 install_error_handlers(app)
 
 
@@ -83,9 +117,8 @@ class RouterIngress:
         from frontier.config import FrontierConfig
         from frontier.feedback.redis_server import configured_url, connect
         from frontier.routing.policy import build_policy
-        from frontier.security.limits import BodySizeLimitMiddleware
         from frontier.security.logs import configure_logging
-        from frontier.serving.access import AccessControl, AuthMiddleware
+        from frontier.serving.access import AccessControl
         from frontier.serving.metrics import build_metrics
         from frontier.serving.online import OnlineRouting
         from frontier.serving.pool_client import ServeLLMPoolClient
@@ -103,8 +136,7 @@ class RouterIngress:
         if frontier_config.feedback.enabled and redis_client is not None:
             self.online = OnlineRouting(frontier_config, redis_client, redis_url, policy).start()
         # Ray builds the ASGI app after this constructor, so middleware can still be added here.
-        app.add_middleware(AuthMiddleware, keys=access.keys)
-        app.add_middleware(BodySizeLimitMiddleware, max_bytes=frontier_config.limits.max_body_bytes)
+        install_middleware(app, access.keys, frontier_config.limits.max_body_bytes)
         self.service = RouterService(
             frontier_config,
             self.online.policy if self.online else policy,
@@ -121,12 +153,13 @@ class RouterIngress:
         if self.online is not None:
             self.online.stop()
 
-    @app.post("/v1/chat/completions", responses=ERROR_RESPONSES)
-    async def chat_completions(self, body: ChatCompletionRequest, request: Request) -> Any:
+    @app.post("/v1/chat/completions", responses=ERROR_RESPONSES, openapi_extra=CHAT_REQUEST_BODY)
+    async def chat_completions(self, request: Request) -> Any:
         """OpenAI chat completions, routed between the pools."""
         started = time.perf_counter()
         rid = request_id(request.headers)
         key = getattr(request.state, KEY_STATE, None)
+        body = await parse_chat_request(await request.body())
         try:
             outcome = await self.service.chat(body, key=key, headers=request.headers)
         except FrontierError as exc:

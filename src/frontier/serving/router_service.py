@@ -18,6 +18,7 @@ from frontier.routing.policy import CostKnob, RoutingPolicy, StatsSnapshot, defa
 from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
 from frontier.security.keys import KeyInfo
 from frontier.serving.access import AccessControl
+from frontier.serving.admission import admit, off_loop
 from frontier.serving.metrics import Metrics, NullMetrics
 from frontier.serving.online import OnlineRouting
 from frontier.serving.pool_client import PoolClient, PoolResult, PoolSaturated, PoolUnavailable
@@ -129,13 +130,14 @@ class RouterService:
     async def _chat(
         self, request: ChatCompletionRequest, key: KeyInfo | None, trace: RequestTrace, retry_of: str | None
     ) -> ChatOutcome:
+        admit(request, self.config)
         if request.frontier is not None and None not in (request.frontier.reasoning_share, request.frontier.price_weight):
             raise FrontierError(400, "set at most one of frontier.reasoning_share and frontier.price_weight", param="frontier")
         if self.access is not None:
             await self.access.admit_chat(request, key)
         routed = request.model == ROUTED_MODEL
         with trace.routing():
-            decision, context = self._decide(request)
+            decision, context = await off_loop(self._decide, request)
             trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
         if self.access is not None:
             decision = await self.access.within_budget(decision, key)
