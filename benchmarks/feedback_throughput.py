@@ -17,13 +17,13 @@ import numpy as np
 
 from frontier.config import FeedbackConfig
 from frontier.feedback.consumer import FeedbackConsumer, ensure_state
-from frontier.feedback.decision_log import DecisionContext
 from frontier.feedback.keys import GROUP, Keys
 from frontier.feedback.live import LiveStats
-from frontier.feedback.online_model import FeatureMap
-from frontier.feedback.online_policy import online_choice, online_params
 from frontier.feedback.redis_server import EmbeddedRedis, connect
 from frontier.feedback.service import FeedbackService, new_completion_id
+from frontier.routing.feature_map import FeatureMap
+from frontier.routing.router import online_choice, online_params
+from frontier.routing.types import DecisionContext
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

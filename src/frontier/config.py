@@ -114,7 +114,11 @@ class PoolsConfig(_Strict):
 class RouterConfig(_Strict):
     """The routing policy and the router (ingress) deployment."""
 
-    policy: str = Field("heuristic", description="Name of the routing policy in the policy registry.")
+    policy: str = Field(
+        "learned",
+        description="Routing policy: learned (the trained artifact, learning online from feedback), heuristic, "
+        "always-light or always-reasoning.",
+    )
     artifact: str | None = Field(
         None, description="Directory of a trained router artifact for learned policies; None for the packaged default."
     )
@@ -239,6 +243,14 @@ class FeedbackConfig(_Strict):
     )
     explore_cap: float = Field(
         0.05, ge=0, le=0.5, description="Most probability with which a routed request goes off the greedy choice."
+    )
+    explore_seed: int = Field(
+        0,
+        ge=0,
+        lt=2**63,
+        description="Key of the exploration draw, a hash of the request and the online state version: replicas and "
+        "`frontier replay` with the same seed make the same choices on the same requests. Set a private value so "
+        "clients cannot predict which requests explore.",
     )
     poll_interval_s: float = Field(
         0.5, gt=0, le=2.0, description="How often each router replica polls for a new policy version (besides pub/sub)."

@@ -13,13 +13,13 @@ import pytest
 from frontier.config import ControllerConfig, FeedbackConfig
 from frontier.feedback.consumer import FeedbackConsumer, ensure_state
 from frontier.feedback.controller import CostController
-from frontier.feedback.decision_log import DecisionContext
 from frontier.feedback.errors import FeedbackConflict, FeedbackForbidden, FeedbackNotFound, FeedbackUnavailable
 from frontier.feedback.keys import GROUP, Keys
 from frontier.feedback.live import LiveStats
-from frontier.feedback.online_model import FeatureMap
 from frontier.feedback.redis_server import EmbeddedRedis, connect
 from frontier.feedback.service import FeedbackService, new_completion_id
+from frontier.routing.feature_map import FeatureMap
+from frontier.routing.types import DecisionContext
 
 pytestmark = pytest.mark.integration
 
@@ -292,8 +292,28 @@ def test_undecodable_events_are_acked_and_counted_stale_not_applied(client):
     assert int(state["applied"]) == 1 and int(state["stale"]) == 1
 
 
+class ConstantHeads:
+    def logits(self, x):
+        return np.broadcast_to(np.array([1.0, 1.5]), np.shape(x)[:-1] + (2,))
+
+
+class RowScorer:
+    """Request ``i`` (its text) has the feature vector ``x[i]``; the artifact's logits are the same for all."""
+
+    params = ConstantHeads()
+
+    def __init__(self, x):
+        self.x = x
+
+    def featurize(self, features):
+        return self.x[int(features.text)]
+
+
 def test_replay_learns_what_the_artifact_missed_from_bandit_feedback(client):
     from frontier.feedback.replay import replay
+    from frontier.routing.features import features_from_prompt
+    from frontier.routing.router import Router, ThresholdRule
+    from frontier.routing.types import CostKnob
 
     rng = np.random.default_rng(0)
     n = 3000
@@ -302,10 +322,11 @@ def test_replay_learns_what_the_artifact_missed_from_bandit_feedback(client):
     # truth: the light pool fails on cluster 1; the artifact believes both pools are equally good everywhere
     light = (rng.random(n) < np.where(cluster == 1, 0.2, 0.8)).astype(float)
     reasoning = (rng.random(n) < 0.85).astype(float)
-    offline_logits = np.tile([1.0, 1.5], (n, 1)) + rng.normal(0, 0.05, (n, 2))
     config = FeedbackConfig(online_dim=4)
-    result = replay(client, config, x, offline_logits, light, reasoning, FeatureMap.fit_pca(x, 4),
-                    learn_share=0.5, initial_threshold=0.5, seed=1)
+    rule = ThresholdRule(CostKnob(reasoning_share=0.5), lambda share: 0.5, lambda chars: 0.0)
+    router = Router("test", RowScorer(x), FeatureMap.fit_pca(x, 4), rule, explore_cap=config.explore_cap)
+    requests = [features_from_prompt(str(i)) for i in range(n)]
+    result = replay(client, config, router, requests, light, reasoning, seed=1)
     m = result.metrics
     # knowing the cluster is all there is to learn: it is worth an APGR of about 0.71 here
     assert m["offline_tail_apgr"] < 0.6 and m["tail_apgr"] > 0.68

@@ -4,11 +4,12 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from frontier.feedback.exploration import choose, off_greedy_probability, score
-from frontier.feedback.online_model import Belief, FeatureMap, sigmoid
-from frontier.feedback.online_policy import OnlinePolicy
-from frontier.routing.features import features_from_prompt
-from frontier.routing.policy import CostKnob, StatsSnapshot
+from frontier.routing.exploration import choose, exploration_draw, off_greedy_probability, score
+from frontier.routing.feature_map import FeatureMap
+from frontier.routing.features import extract_features, features_from_prompt
+from frontier.routing.online import Belief, sigmoid
+from frontier.routing.router import Router, ThresholdRule
+from frontier.routing.types import CostKnob, StatsSnapshot
 
 
 def B(mu, var, weight=1.0):
@@ -52,8 +53,10 @@ def test_score_is_half_plus_half_the_gain_of_model_averaged_probabilities():
 
 
 class FakeHeads:
+    mean, scale = np.zeros(4), np.ones(4)
+
     def logits(self, x):
-        return np.array([0.5, 1.0])
+        return np.broadcast_to(np.array([0.5, 1.0]), np.shape(x)[:-1] + (2,))
 
 
 class FakeScorer:
@@ -63,12 +66,12 @@ class FakeScorer:
         return np.array([len(features.text) / 100.0, 1.0, 0.0, 0.5])
 
 
-def _policy(cap=0.05):
-    return OnlinePolicy(FakeScorer(), FeatureMap.random(4, 2), CostKnob(reasoning_share=0.3), explore_cap=cap,
-                        rng=random.Random(0), name="fake")
+def _policy(cap=0.05, operator=CostKnob(reasoning_share=0.3), share_threshold=lambda share: 0.5, seed=0):
+    rule = ThresholdRule(operator, share_threshold, lambda chars: 0.0, default=0.5)
+    return Router("fake", FakeScorer(), FeatureMap.random(4, 2), rule, explore_cap=cap, seed=seed)
 
 
-def _stats(policy, light_bias, version=3, threshold=None, fm=None):
+def _stats(policy, light_bias, version=3, threshold=None, fm=None, var=1e-4):
     dim = policy.feature_map.dim
     mean = np.zeros(2 * dim)
     mean[0] = light_bias  # the light pool's residual bias
@@ -78,17 +81,17 @@ def _stats(policy, light_bias, version=3, threshold=None, fm=None):
     return StatsSnapshot(
         version=version,
         values=MappingProxyType(values),
-        params=MappingProxyType({"mean": mean, "cov": np.eye(2 * dim) * 1e-4}),
+        params=MappingProxyType({"mean": mean, "cov": np.eye(2 * dim) * var}),
         labels=MappingProxyType({"feature_map": fm or policy.feature_map.fingerprint}),
     )
 
 
 def test_policy_without_online_stats_is_the_offline_scorer_and_does_not_explore():
     policy = _policy()
-    out = policy.decide_online(features_from_prompt("hi"), StatsSnapshot(), CostKnob(reasoning_share=0.3), u=0.0)
+    out = policy.decide(features_from_prompt("hi"), StatsSnapshot(), CostKnob(reasoning_share=0.3), draw=0.0)
     expected = 0.5 + (1 / (1 + np.exp(-1.0)) - 1 / (1 + np.exp(-0.5))) / 2
     assert out.decision.score == pytest.approx(expected)
-    assert out.context.propensity == 1.0 and out.decision.policy_version == "fake+online-0"
+    assert out.context.propensity == 1.0 and out.decision.policy_version == "fake"
 
 
 def test_policy_uses_online_residual_and_controller_threshold_for_the_operator_knob():
@@ -96,33 +99,59 @@ def test_policy_uses_online_residual_and_controller_threshold_for_the_operator_k
     feats = features_from_prompt("hello")
     knob = CostKnob(reasoning_share=0.3)
     # the online model learned the light pool is much better than the scorer thought
-    out = policy.decide_online(feats, _stats(policy, light_bias=3.0, threshold=0.55), knob, u=0.5)
+    out = policy.decide(feats, _stats(policy, light_bias=3.0, threshold=0.55), knob, draw=0.5)
     assert out.decision.pool == "light" and out.decision.threshold == 0.55
     assert out.decision.policy_version == "fake+online-3" and out.context.stats_version == 3
     # ... or much worse
-    out = policy.decide_online(feats, _stats(policy, light_bias=-3.0, threshold=0.55), knob, u=0.5)
+    out = policy.decide(feats, _stats(policy, light_bias=-3.0, threshold=0.55), knob, draw=0.5)
     assert out.decision.pool == "reasoning" and out.decision.score > 0.75
     # statistics learned over another feature map are ignored
-    out = policy.decide_online(feats, _stats(policy, light_bias=-3.0, fm="other"), knob, u=0.5)
-    assert out.decision.policy_version == "fake+online-0"
+    out = policy.decide(feats, _stats(policy, light_bias=-3.0, fm="other"), knob, draw=0.5)
+    assert out.decision.policy_version == "fake"
     # a request's own knob does not use the operator's controller threshold
-    out = policy.decide_online(feats, _stats(policy, 0.0, threshold=0.55), CostKnob(price_weight=0.0), u=0.5)
+    out = policy.decide(feats, _stats(policy, 0.0, threshold=0.55), CostKnob(price_weight=0.0), draw=0.5)
     assert out.decision.threshold == 0.5
-    # before the controller has run, a share knob uses the artifact's calibrated threshold
-    policy.share_threshold = lambda share: 1.0 - share
-    out = policy.decide_online(feats, _stats(policy, 0.0), CostKnob(reasoning_share=0.3), u=0.5)
+    # before the controller has run, a share knob uses the calibrated threshold
+    policy = _policy(cap=0.0, share_threshold=lambda share: 1.0 - share)
+    out = policy.decide(feats, _stats(policy, 0.0), CostKnob(reasoning_share=0.3), draw=0.5)
     assert out.decision.threshold == pytest.approx(0.7)
 
 
 def test_share_ends_are_exact_even_with_a_controller_threshold():
     # The controller sets the threshold from the scores it has seen; with a target of 0 (or 1) a request
     # scoring above (below) all of them must still stay on light (go to reasoning).
-    policy = _policy(cap=0.0)
-    policy.share_threshold = lambda share: {0.0: 1.0, 1.0: 0.0}.get(share, 0.5)
+    ends = {0.0: 1.0, 1.0: 0.0}.get
     feats = features_from_prompt("hello")
-    policy.operator_knob = CostKnob(reasoning_share=0.0)
-    out = policy.decide_online(feats, _stats(policy, light_bias=-3.0, threshold=0.6), CostKnob(reasoning_share=0.0), u=0.5)
+    policy = _policy(cap=0.0, operator=CostKnob(reasoning_share=0.0), share_threshold=lambda s: ends(s, 0.5))
+    out = policy.decide(feats, _stats(policy, light_bias=-3.0, threshold=0.6), CostKnob(reasoning_share=0.0), draw=0.5)
     assert out.decision.score > 0.6 and out.decision.pool == "light" and out.decision.threshold == 1.0
-    policy.operator_knob = CostKnob(reasoning_share=1.0)
-    out = policy.decide_online(feats, _stats(policy, light_bias=3.0, threshold=0.4), CostKnob(reasoning_share=1.0), u=0.5)
+    policy = _policy(cap=0.0, operator=CostKnob(reasoning_share=1.0), share_threshold=lambda s: ends(s, 0.5))
+    out = policy.decide(feats, _stats(policy, light_bias=3.0, threshold=0.4), CostKnob(reasoning_share=1.0), draw=0.5)
     assert out.decision.score < 0.4 and out.decision.pool == "reasoning" and out.decision.threshold == 0.0
+
+
+def test_exploration_draw_is_a_reproducible_uniform_hash_of_seed_request_and_state_version():
+    f = features_from_prompt("what is 2 + 2?")
+    assert exploration_draw(7, f, 3) == exploration_draw(7, features_from_prompt("what is 2 + 2?"), 3)
+    others = {exploration_draw(8, f, 3), exploration_draw(7, f, 4), exploration_draw(7, features_from_prompt("x"), 3),
+              exploration_draw(7, extract_features([{"role": "user", "content": "what is 2 + 2?"}], tools=[{}]), 3)}
+    assert exploration_draw(7, f, 3) not in others and len(others) == 4
+    draws = np.array([exploration_draw(0, features_from_prompt(f"prompt {i}"), 1) for i in range(4000)])
+    assert np.all((draws >= 0) & (draws < 1))
+    assert abs(draws.mean() - 0.5) < 0.02 and abs(np.mean(draws < 0.05) - 0.05) < 0.01
+
+
+def test_decisions_are_reproducible_and_explore_at_their_logged_propensity():
+    # Uncertain residuals near the threshold: the router explores, by its seeded draw.
+    features = [features_from_prompt("q" * (i % 97) + f" {i}") for i in range(3000)]
+    a, b, other_seed = _policy(cap=0.05), _policy(cap=0.05), _policy(cap=0.05, seed=1)
+    live = _stats(a, light_bias=0.5, var=4.0)
+    knob = CostKnob(reasoning_share=0.3)
+    runs = [[r.decide(f, live, knob) for f in features] for r in (a, b, other_seed)]
+    assert [d.decision for d in runs[0]] == [d.decision for d in runs[1]]
+    assert [d.decision for d in runs[0]] != [d.decision for d in runs[2]]
+    explored = [d.decision.reason == "explore" for d in runs[0]]
+    expected = sum(1.0 - d.context.propensity if d.decision.reason == "policy" else d.context.propensity
+                   for d in runs[0])  # fmt: skip
+    assert 0 < sum(explored) <= 0.05 * len(features) * 1.3
+    assert sum(explored) == pytest.approx(expected, rel=0.15)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from frontier.feedback.online_model import (
+from frontier.routing.feature_map import FeatureMap
+from frontier.routing.online import (
     Event,
-    FeatureMap,
     OnlineState,
     Posterior,
     apply_batch,

@@ -5,12 +5,13 @@ import pytest
 
 from frontier.config import load_config
 from frontier.errors import FrontierError
-from frontier.routing.policies import HeuristicPolicy
+from frontier.routing.policies import build_router
 from frontier.schemas import ChatCompletionRequest
 from frontier.serving.pool_client import PoolResult, PoolSaturated, PoolUnavailable, error_from_engine, parse_sse
 from frontier.serving.router_service import RouterService
 
 CONFIG = load_config()
+HEURISTIC = build_router(CONFIG.model_copy(update={"router": CONFIG.router.model_copy(update={"policy": "heuristic"})}))
 
 
 def _response(model: str) -> dict:
@@ -58,7 +59,7 @@ class FakePool:
 
 def _service(light=None, reasoning=None, config=CONFIG):
     pools = {"light": light or FakePool(), "reasoning": reasoning or FakePool()}
-    return RouterService(config, HeuristicPolicy(0.5), pools), pools
+    return RouterService(config, HEURISTIC, pools), pools
 
 
 def _request(**kw):
@@ -267,7 +268,7 @@ async def test_routed_request_is_traced_with_gen_ai_and_decision_attributes():
     exporter = InMemorySpanExporter()
     light = ScriptedPool(PoolUnavailable("light", "a"), PoolUnavailable("light", "b"))
     metrics = build_metrics(CONFIG.observability)
-    service = RouterService(CONFIG, HeuristicPolicy(0.5), {"light": light, "reasoning": FakePool()},
+    service = RouterService(CONFIG, HEURISTIC, {"light": light, "reasoning": FakePool()},
                             tracer=RequestTracer.from_config(CONFIG.observability, exporter=exporter),
                             metrics=metrics)
     await service.chat(_light_request(max_tokens=5))

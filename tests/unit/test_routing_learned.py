@@ -6,8 +6,9 @@ import pytest
 from frontier.config import load_config
 from frontier.routing.artifact import load_artifact
 from frontier.routing.features import extract_features, features_from_prompt
-from frontier.routing.learned import LearnedPolicy, extra_reasoning_cost_usd
-from frontier.routing.policy import CostKnob, StatsSnapshot, build_policy
+from frontier.routing.policies import build_router, learned_router
+from frontier.routing.router import extra_reasoning_cost_usd
+from frontier.routing.types import CostKnob, StatsSnapshot
 from frontier.routing.scorer import STRUCTURAL_FEATURES, score_prompts
 from frontier.routing.training import fit_logistic, train_router_from_csv
 
@@ -27,8 +28,20 @@ def trained(tmp_path_factory):
     return load_artifact(tmp / "router"), rows, summary
 
 
+class _Policy:
+    """A learned router deciding offline (no live state), as the old LearnedPolicy did."""
+
+    def __init__(self, artifact, threshold):
+        config = load_config()
+        config = config.model_copy(update={"router": config.router.model_copy(update={"threshold": threshold})})
+        self.router = learned_router(config, artifact, None)
+
+    def decide(self, features, live, knob):
+        return self.router.decide(features, live, knob).decision
+
+
 def _policy(artifact, threshold=0.5):
-    return LearnedPolicy(artifact, load_config().pools, threshold)
+    return _Policy(artifact, threshold)
 
 
 def test_fit_logistic_recovers_known_weights():
@@ -114,14 +127,14 @@ def test_no_knob_uses_the_configured_threshold_and_decisions_are_pure(trained):
 def test_packaged_router_is_the_learned_policy_and_decides_offline():
     config = load_config()
     config = config.model_copy(update={"router": config.router.model_copy(update={"policy": "learned"})})
-    policy = build_policy(config)
+    router = build_router(config)
     chat = extract_features([{"role": "user", "content": "hi! how are you?"}])
     maths = extract_features(
         [{"role": "user", "content": "Think step by step. A train leaves at 3pm at 60 km/h; a second one leaves "
                                      "at 4pm at 90 km/h. When does the second catch up? Show your work."}]
     )
-    d_chat = policy.decide(chat, STATS, CostKnob(reasoning_share=0.3))
-    d_maths = policy.decide(maths, STATS, CostKnob(reasoning_share=0.3))
+    d_chat = router.decide(chat, STATS, CostKnob(reasoning_share=0.3)).decision
+    d_maths = router.decide(maths, STATS, CostKnob(reasoning_share=0.3)).decision
     assert d_maths.score > d_chat.score
     assert d_maths.pool == "reasoning" and d_chat.pool == "light"
     assert 0.0 <= d_chat.score <= 1.0 and d_chat.policy_version.startswith("learned-default-router-")

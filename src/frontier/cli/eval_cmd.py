@@ -11,10 +11,13 @@ from typing import Any
 import numpy as np
 
 from frontier.cli.outcome_args import add_outcome_arguments
+from frontier.config import load_config
 from frontier.routing.artifact import ArtifactError, load_artifact
 from frontier.routing.datasets import DataError, load_outcomes
 from frontier.routing.evaluation import QualityCurve, baseline_scores, quality_curve, summarize
-from frontier.routing.scorer import score_prompts
+from frontier.routing.policies import learned_router
+from frontier.routing.scorer import featurize_prompts
+from frontier.routing.types import StatsSnapshot
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,7 +65,9 @@ def _eval(args: argparse.Namespace) -> int:
     except (ArtifactError, DataError) as exc:
         print(f"frontier eval: {exc}", file=sys.stderr)
         return 2
-    scores = {"router": score_prompts(artifact.scorer, outcomes.prompts)}
+    router = learned_router(load_config(), artifact, args.router)
+    x = featurize_prompts(artifact.scorer.featurizer, outcomes.prompts)
+    scores = {"router": router.scores(x, StatsSnapshot())}
     scores.update(baseline_scores(outcomes.prompts, outcomes.light, outcomes.reasoning))
     try:
         curves = evaluate(scores, outcomes.light, outcomes.reasoning)

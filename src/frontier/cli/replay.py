@@ -19,26 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_outcome_arguments(parser)
     parser.add_argument("--learn-fraction", type=float, default=0.5, help="share of shuffled rows to learn from")
-    parser.add_argument("--seed", type=int, default=0, help="shuffle and exploration seed")
+    parser.add_argument("--seed", type=int, default=0, help="shuffle seed (exploration uses feedback.explore_seed)")
     parser.add_argument("--scores-out", required=True, help="CSV to write the tail's `row`,`score` to")
-    parser.add_argument("--router", help="trained router artifact directory (default: the packaged one)")
-    parser.add_argument("--config", help="Frontier config (its redis and feedback sections are used)")
+    parser.add_argument("--router", help="trained router artifact directory (default: the config's, else the packaged one)")
+    parser.add_argument("--config", help="Frontier config (its router, redis and feedback sections are used)")
     parser.add_argument(
         "--learn-share", type=float, default=0.5, help="reasoning share the cost controller holds while learning"
     )
     parser.set_defaults(handler=run)
-
-
-def _feature_map(config, router_dir: Path, x_learn: np.ndarray):
-    """The artifact's online feature map if it ships one, else PCA of the learning phase's requests."""
-    from frontier.feedback.online_model import ONLINE_MAP_FILE, FeatureMap
-
-    shipped = router_dir / ONLINE_MAP_FILE
-    if shipped.is_file():
-        return FeatureMap.load(shipped), "artifact"
-    # The learning phase's requests are unlabelled traffic the router has seen: fitting the
-    # projection on them uses no outcome.
-    return FeatureMap.fit_pca(x_learn, config.feedback.online_dim), "learn-traffic-pca"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,26 +35,31 @@ def run(args: argparse.Namespace) -> int:
     from frontier.config import ConfigError, load_config
     from frontier.feedback.redis_server import EmbeddedRedis, configured_url, connect
     from frontier.feedback.replay import replay
-    from frontier.routing.artifact import DEFAULT_ARTIFACT, ArtifactError, load_artifact
+    from frontier.routing.artifact import ArtifactError
     from frontier.routing.datasets import DataError, load_outcomes
-    from frontier.routing.scorer import featurize_prompts
+    from frontier.routing.features import features_from_prompt
+    from frontier.routing.policies import build_router
 
     if not 0.0 < args.learn_fraction < 1.0 or not 0.0 <= args.learn_share <= 1.0:
         print("frontier replay: --learn-fraction must be in (0, 1) and --learn-share in [0, 1]", file=sys.stderr)
         return 2
     try:
         config = load_config(args.config)
-        artifact = load_artifact(args.router)
+        # The server's router, with the learning share as the operator's knob (the controller holds it).
+        overrides = {"reasoning_share": args.learn_share, "price_weight": None}
+        if args.router:
+            overrides["artifact"] = args.router
+        config = config.model_copy(update={"router": config.router.model_copy(update=overrides)})
+        router = build_router(config)
         outcomes = load_outcomes(args.data, args.light_col, args.reasoning_col)
-    except (ConfigError, ArtifactError, DataError) as exc:
+    except (ConfigError, ArtifactError, DataError, ValueError) as exc:
         print(f"frontier replay: {exc}", file=sys.stderr)
         return 2
-    scorer = artifact.scorer
-    x = featurize_prompts(scorer.featurizer, outcomes.prompts)
-    logits = scorer.params.logits(x)
-    n_learn = int(round(len(x) * args.learn_fraction))
-    learn_rows = np.random.default_rng(args.seed).permutation(len(x))[:n_learn]
-    feature_map, map_source = _feature_map(config, Path(args.router or DEFAULT_ARTIFACT), x[learn_rows])
+    if router.feature_map is None:
+        print(f"frontier replay: router.policy {config.router.policy!r} does not learn", file=sys.stderr)
+        return 2
+    requests = [features_from_prompt(p) for p in outcomes.prompts]
+    n_learn = int(round(len(requests) * args.learn_fraction))
 
     url = configured_url(config.redis)
     with tempfile.TemporaryDirectory(prefix="frontier-replay-") as tmp:
@@ -78,13 +71,10 @@ def run(args: argparse.Namespace) -> int:
                 result = replay(
                     connect(url, max(config.redis.socket_timeout_s, 2.0)),
                     config.feedback,
-                    x,
-                    logits,
+                    router,
+                    requests,
                     outcomes.light,
                     outcomes.reasoning,
-                    feature_map,
-                    learn_share=args.learn_share,
-                    initial_threshold=artifact.threshold_for_share(args.learn_share),
                     learn_fraction=args.learn_fraction,
                     seed=args.seed,
                     progress=lambda _: bar.update(1),
@@ -103,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     png = scores_out.with_name(scores_out.stem + "-learning.png")
     _plot(result, png)
     print(f"wrote {scores_out} and {png}", file=sys.stderr)
-    extra = {"feature_map": map_source, "scores_out": str(scores_out), "learning_curve_png": str(png)}
+    extra = {"router": router.name, "feature_map": router.feature_map.fingerprint, "scores_out": str(scores_out),
+             "learning_curve_png": str(png)}  # fmt: skip
     print(json.dumps({**result.metrics, **extra}))
     return 0
 

@@ -7,9 +7,12 @@ import csv
 import sys
 from pathlib import Path
 
+from frontier.config import load_config
 from frontier.routing.artifact import ArtifactError, load_artifact
 from frontier.routing.datasets import DataError, load_prompts
-from frontier.routing.scorer import score_prompts
+from frontier.routing.policies import learned_router
+from frontier.routing.scorer import featurize_prompts
+from frontier.routing.types import StatsSnapshot
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +30,8 @@ def _score(args: argparse.Namespace) -> int:
     except (ArtifactError, DataError) as exc:
         print(f"frontier score: {exc}", file=sys.stderr)
         return 2
-    scores = score_prompts(artifact.scorer, prompts)
+    router = learned_router(load_config(), artifact, args.router)
+    scores = router.scores(featurize_prompts(artifact.scorer.featurizer, prompts), StatsSnapshot())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as handle:

@@ -23,8 +23,9 @@ import redis
 from frontier.config import FeedbackConfig
 from frontier.feedback.decision_log import decode_features, decode_offsets
 from frontier.feedback.keys import GROUP, Keys
-from frontier.feedback.online_model import POOLS, Event, OnlineState, Posterior, apply_batch, feedback_targets
 from frontier.feedback.queue import ensure_group
+from frontier.routing.online import Event, OnlineState, Posterior, apply_batch, feedback_targets
+from frontier.routing.types import POOLS
 
 logger = logging.getLogger("frontier.feedback.consumer")
 

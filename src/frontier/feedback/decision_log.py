@@ -6,13 +6,12 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import redis
 
 from frontier.feedback.keys import Keys
-from frontier.feedback.online_model import POOLS
+from frontier.routing.types import POOLS, DecisionContext
 
 COMPLETION_ID_PREFIX = "chatcmpl-fr"
 COMPLETION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,96}$")
@@ -40,22 +39,6 @@ def encode_offsets(offsets: Mapping[str, float]) -> bytes:
 def decode_offsets(raw: bytes) -> dict[str, float]:
     values = np.frombuffer(raw, dtype=np.float32)
     return {pool: float(v) for pool, v in zip(POOLS, values, strict=True)}
-
-
-@dataclass(frozen=True)
-class DecisionContext:
-    """Everything the online learner and off-policy evaluation need about one routed decision."""
-
-    pool: str
-    features: np.ndarray
-    offline_logits: Mapping[str, float]
-    feature_map: str
-    propensity: float
-    policy_version: str
-    stats_version: int
-    key_id: str | None = None
-    score: float | None = None
-    routed_by_policy: bool = True
 
 
 class DecisionLog:

@@ -17,8 +17,7 @@ import redis
 
 from frontier.feedback.consumer import decode_state
 from frontier.feedback.keys import Keys
-from frontier.feedback.online_model import POOLS
-from frontier.routing.policy import StatsSnapshot
+from frontier.routing.types import POOLS, StatsSnapshot
 
 logger = logging.getLogger("frontier.feedback.live")
 

@@ -1,17 +1,17 @@
 """Replay a labelled data set through the live online stack (bandit feedback), then score a held-out tail.
 
-The learning phase uses exactly the server's machinery: the online policy's ``online_choice`` on the
-live snapshot, the decision log, the feedback queue (Lua intake), the consumer (MULTI/EXEC batches), the
-cost controller and the watcher's snapshot. Only the outcome of the pool the policy chose is sent as
-feedback; the other pool's label is never revealed.
+The learning phase is the server's path: ``Router.decide`` on the watcher's live state (the operator's
+knob, a reasoning share, so the cost controller's threshold applies), the decision log, the feedback
+queue (Lua intake), the consumer (MULTI/EXEC batches), the cost controller and the watcher's snapshot.
+Only the outcome of the pool the router chose is sent as feedback; the other pool's label is never
+revealed. The tail is scored with ``Router.scores``: the greedy score ``decide`` would report.
 """
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,14 +20,13 @@ import redis
 from frontier.config import FeedbackConfig
 from frontier.feedback.consumer import FeedbackConsumer, ensure_state
 from frontier.feedback.controller import CostController
-from frontier.feedback.decision_log import DecisionContext
 from frontier.feedback.keys import GROUP, Keys
 from frontier.feedback.live import LiveStats
-from frontier.feedback.online_model import POOLS, FeatureMap, predictive_probability, sigmoid
-from frontier.feedback.online_policy import online_choice, online_params
 from frontier.feedback.service import FeedbackService, new_completion_id
 from frontier.routing.evaluation import quality_curve, summarize
-from frontier.routing.policy import StatsSnapshot
+from frontier.routing.features import RequestFeatures
+from frontier.routing.router import Router
+from frontier.routing.types import Pool, Reason, StatsSnapshot
 
 
 @dataclass
@@ -41,18 +40,6 @@ class ReplayResult:
     snapshot: StatsSnapshot = field(default_factory=StatsSnapshot)
 
 
-def batch_scores(phi: np.ndarray, offsets: np.ndarray, stats: StatsSnapshot, feature_map: FeatureMap) -> np.ndarray:
-    """Greedy routing scores of many requests under a snapshot (the policy's score, no exploration)."""
-    params = online_params(stats, feature_map)
-    probs = [
-        sigmoid(offsets[:, i])
-        if params is None
-        else predictive_probability(params.posterior, params.evidence, phi, offsets[:, i], pool)
-        for i, pool in enumerate(POOLS)
-    ]
-    return (1.0 + probs[1] - probs[0]) / 2.0
-
-
 def tail_metrics(scores: np.ndarray, light: np.ndarray, reasoning: np.ndarray) -> dict[str, float]:
     summary = summarize(quality_curve(scores, light, reasoning))
     return {"apgr": summary["apgr"], "cpt50": summary["cpt_50"], "cpt80": summary["cpt_80"]}
@@ -61,64 +48,59 @@ def tail_metrics(scores: np.ndarray, light: np.ndarray, reasoning: np.ndarray) -
 def replay(
     client: redis.Redis,
     config: FeedbackConfig,
-    x: np.ndarray,
-    offline_logits: np.ndarray,
+    router: Router,
+    requests: Sequence[RequestFeatures],
     light: np.ndarray,
     reasoning: np.ndarray,
-    feature_map: FeatureMap,
-    learn_share: float,
-    initial_threshold: float,
     learn_fraction: float = 0.5,
     seed: int = 0,
     sync_every: int = 16,
     checkpoints: int = 10,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
-    """Learn online on the first ``learn_fraction`` of the shuffled rows, then score the rest."""
-    n = len(x)
+    """Learn online on the first ``learn_fraction`` of the rows shuffled with ``seed``, then score the rest.
+
+    The router's operator knob must be a reasoning share: the cost controller holds it while learning.
+    """
+    knob = router.rule.operator_knob
+    if knob.reasoning_share is None or router.feature_map is None:
+        raise ValueError("replay needs a learning router whose operator knob is a reasoning share")
+    n = len(requests)
     order = np.random.default_rng(seed).permutation(n)
     n_learn = int(round(n * learn_fraction))
     learn, tail = order[:n_learn], order[n_learn:]
     if len(tail) == 0 or n_learn == 0:
         raise ValueError("learn_fraction must leave rows to learn from and rows to score")
-    phi = feature_map(x)
+    x_tail = np.stack([router.scorer.featurize(requests[i]) for i in tail])
+    feature_map = router.feature_map
     keys = Keys(f"frontier-replay-{uuid.uuid4().hex[:12]}")
     ensure_state(client, keys, feature_map.fingerprint, feature_map.dim, config)
     service = FeedbackService(client, config, keys)
     consumer = FeedbackConsumer(client, keys, config, name="replay")
-    controller = CostController(client, keys, config.controller, learn_share)
+    controller = CostController(client, keys, config.controller, knob.reasoning_share)
     live = LiveStats(client, keys, config.poll_interval_s)
     live.refresh()
-    rng = random.Random(seed)
-    offline_tail = batch_scores(phi[tail], offline_logits[tail], StatsSnapshot(), feature_map)
+    offline_tail = router.scores(x_tail, StatsSnapshot())
     result = ReplayResult(tail, offline_tail, {})
     started = time.perf_counter()
     to_reasoning = explored = 0
     every = max(1, n_learn // checkpoints)
     try:
         for t, i in enumerate(learn, start=1):
-            snap = live.snapshot()
-            threshold = float(snap.values.get("threshold", initial_threshold))
-            offsets = dict(zip(POOLS, map(float, offline_logits[i]), strict=True))
-            params = online_params(snap, feature_map)
-            choice = online_choice(phi[i], offsets, params, threshold, config.explore_cap, rng.random())
-            to_reasoning += choice.pool == "reasoning"
-            explored += choice.explored
+            routed = router.decide(requests[i], live.snapshot(), knob)
+            pool = routed.decision.pool
+            to_reasoning += pool == Pool.REASONING
+            explored += routed.decision.reason == Reason.EXPLORE
             cid = new_completion_id()
-            service.log.record(cid, DecisionContext(
-                choice.pool, phi[i], offsets, feature_map.fingerprint, choice.propensity,
-                f"replay-{snap.version}", snap.version, score=choice.score,
-            ))  # fmt: skip
-            outcome = reasoning[i] if choice.pool == "reasoning" else light[i]
-            service.submit({"id": cid, "score": float(outcome)})
+            service.log.record(cid, routed.context)
+            service.submit({"id": cid, "score": float(reasoning[i] if pool == Pool.REASONING else light[i])})
             if t % sync_every == 0 or t == n_learn:
                 while consumer.step(block_ms=1):
                     pass
                 controller.step()
                 live.refresh()
             if t % every == 0 or t == n_learn:
-                scores = batch_scores(phi[tail], offline_logits[tail], live.snapshot(), feature_map)
-                apgr = tail_metrics(scores, light[tail], reasoning[tail])["apgr"]
+                apgr = tail_metrics(router.scores(x_tail, live.snapshot()), light[tail], reasoning[tail])["apgr"]
                 result.curve.append((t, apgr, to_reasoning / t))
             if progress is not None:
                 progress(t)
@@ -128,7 +110,7 @@ def replay(
         for key in client.scan_iter(f"{keys.prefix}:*", count=1000):
             client.delete(key)
     result.snapshot = final
-    result.tail_scores = batch_scores(phi[tail], offline_logits[tail], final, feature_map)
+    result.tail_scores = router.scores(x_tail, final)
     online_m = tail_metrics(result.tail_scores, light[tail], reasoning[tail])
     offline_m = tail_metrics(offline_tail, light[tail], reasoning[tail])
     result.metrics = {

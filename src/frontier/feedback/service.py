@@ -16,10 +16,11 @@ from typing import Any
 import redis
 
 from frontier.config import FeedbackConfig
-from frontier.feedback.decision_log import DecisionContext, DecisionLog, new_completion_id
+from frontier.feedback.decision_log import DecisionLog, new_completion_id
 from frontier.feedback.errors import FeedbackUnavailable
 from frontier.feedback.keys import Keys
 from frontier.feedback.queue import FeedbackQueue, ensure_group
+from frontier.routing.types import DecisionContext
 
 logger = logging.getLogger("frontier.feedback")
 

@@ -116,7 +116,7 @@ class RouterIngress:
     def __init__(self, config: dict[str, Any], light: Any, reasoning: Any) -> None:
         from frontier.config import FrontierConfig
         from frontier.feedback.redis_server import configured_url, connect
-        from frontier.routing.policy import build_policy
+        from frontier.routing.policies import build_router
         from frontier.security.logs import configure_logging
         from frontier.serving.access import AccessControl
         from frontier.serving.metrics import build_metrics
@@ -131,15 +131,15 @@ class RouterIngress:
         access = AccessControl.from_config(frontier_config, redis_client)
         if warning := access.keys.startup_warning():
             logger.warning(warning)
-        policy = build_policy(frontier_config)
+        router = build_router(frontier_config)
         self.online = None
         if frontier_config.feedback.enabled and redis_client is not None:
-            self.online = OnlineRouting(frontier_config, redis_client, redis_url, policy).start()
+            self.online = OnlineRouting(frontier_config, redis_client, redis_url, router).start()
         # Ray builds the ASGI app after this constructor, so middleware can still be added here.
         install_middleware(app, access.keys, frontier_config.limits.max_body_bytes)
         self.service = RouterService(
             frontier_config,
-            self.online.policy if self.online else policy,
+            router,
             {"light": ServeLLMPoolClient("light", light), "reasoning": ServeLLMPoolClient("reasoning", reasoning)},
             access=access,
             metrics=build_metrics(frontier_config.observability),

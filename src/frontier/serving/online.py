@@ -1,6 +1,7 @@
-"""Online learning inside a router replica: live statistics, the online policy, decision log, consumer.
+"""Online learning inside a router replica: live state, decision log, feedback intake, consumer.
 
-Every router replica runs one ``LiveStats`` watcher (its statistics source), logs its routed decisions,
+The decision itself is the Router's (``frontier.routing.router``), fed this replica's live state.
+Every router replica runs one ``LiveStats`` watcher (its live state source), logs its routed decisions,
 accepts feedback, and runs a feedback consumer (and, with a reasoning-share target, the cost controller)
 in background threads; consumers share one Redis consumer group, so several replicas are safe.
 """
@@ -11,7 +12,6 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -19,61 +19,33 @@ import redis
 from frontier.config import FrontierConfig
 from frontier.feedback.consumer import FeedbackConsumer, ensure_state
 from frontier.feedback.controller import CostController
-from frontier.feedback.decision_log import DecisionContext
 from frontier.feedback.keys import Keys
 from frontier.feedback.live import LiveStats
-from frontier.feedback.online_model import ONLINE_MAP_FILE, FeatureMap
-from frontier.feedback.online_policy import OnlinePolicy
 from frontier.feedback.redis_server import connect
 from frontier.feedback.service import FeedbackService, new_completion_id
-from frontier.routing.learned import LearnedPolicy, extra_reasoning_cost_usd
-from frontier.routing.policy import RoutingPolicy, default_knob
+from frontier.routing.router import Router
+from frontier.routing.types import ROUTER_REASONS, DecisionContext
 from frontier.schemas import Decision
 from frontier.security.keys import KeyInfo
 
 logger = logging.getLogger("frontier.online")
 
-TYPICAL_PROMPT_CHARS = 1000
-
-
-def feature_map_for(config: FrontierConfig, policy: LearnedPolicy) -> FeatureMap:
-    """The artifact's shipped online feature map, else one derived from its standardiser (same in every replica)."""
-    from frontier.routing.artifact import DEFAULT_ARTIFACT
-
-    shipped = Path(config.router.artifact or DEFAULT_ARTIFACT) / ONLINE_MAP_FILE
-    if shipped.exists():
-        return FeatureMap.load(shipped)
-    params = policy.artifact.scorer.params
-    return FeatureMap.from_standardizer(params.mean, params.scale, config.feedback.online_dim)
-
 
 class OnlineRouting:
     """The online layer of one router replica; ``stop()`` ends its threads."""
 
-    def __init__(self, config: FrontierConfig, client: redis.Redis, redis_url: str, base_policy: RoutingPolicy) -> None:
+    def __init__(self, config: FrontierConfig, client: redis.Redis, redis_url: str, router: Router) -> None:
         self.config = config
         self.redis_url = redis_url
         self.keys = Keys(config.redis.key_prefix)
         self.service = FeedbackService(client, config.feedback, self.keys)
         self.live = LiveStats(client, self.keys, config.feedback.poll_interval_s)
-        self.policy = base_policy
-        if isinstance(base_policy, LearnedPolicy):
-            feature_map = feature_map_for(config, base_policy)
+        feature_map = router.feature_map
+        if feature_map is not None:
             try:
                 ensure_state(client, self.keys, feature_map.fingerprint, feature_map.dim, config.feedback)
             except redis.RedisError as exc:  # routing starts offline; the consumer creates the state later
                 logger.warning("online state not initialised (%s); routing on the offline artifact", exc)
-            artifact = base_policy.artifact
-            self.policy = OnlinePolicy(
-                artifact.scorer,
-                feature_map,
-                default_knob(config),
-                default_threshold=config.router.threshold,
-                reasoning_extra_cost_usd=extra_reasoning_cost_usd(config.pools, TYPICAL_PROMPT_CHARS),
-                explore_cap=config.feedback.explore_cap,
-                share_threshold=artifact.threshold_for_share,
-                name=base_policy.version,
-            )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -106,21 +78,13 @@ class OnlineRouting:
         self._stop.set()
         self.live.stop()
 
-    def decide(self, features: Any, knob: Any) -> tuple[Decision, DecisionContext | None]:
-        """The online policy's decision and the context to log (None for a policy without one)."""
-        snapshot = self.live.snapshot()
-        if isinstance(self.policy, OnlinePolicy):
-            online = self.policy.decide_online(features, snapshot, knob)
-            return online.decision, online.context
-        return self.policy.decide(features, snapshot, knob), None
-
     async def record(self, context: DecisionContext, served: Decision, key: KeyInfo | None) -> str | None:
         """Log the served decision under a new completion id; None when it could not be logged."""
         context = dataclasses.replace(
             context,
             pool=served.pool,
             key_id=key.name if key is not None else None,
-            routed_by_policy=served.reason in ("policy", "explore"),
+            routed_by_policy=served.reason in ROUTER_REASONS,
         )
         cid = new_completion_id()
         logged = await asyncio.to_thread(self.service.record_decision, cid, context)

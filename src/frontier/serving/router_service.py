@@ -11,10 +11,10 @@ from typing import Any, Protocol
 
 from frontier.config import FrontierConfig, PoolName
 from frontier.errors import FrontierError
-from frontier.feedback.decision_log import DecisionContext
-from frontier.routing.decide import EFFORT_POOLS, route
 from frontier.routing.features import extract_features
-from frontier.routing.policy import CostKnob, RoutingPolicy, StatsSnapshot, default_knob
+from frontier.routing.policies import default_knob
+from frontier.routing.router import Router
+from frontier.routing.types import CostKnob, DecisionContext, StatsSnapshot
 from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
 from frontier.security.keys import KeyInfo
 from frontier.serving.access import AccessControl
@@ -67,7 +67,7 @@ class RouterService:
     def __init__(
         self,
         config: FrontierConfig,
-        policy: RoutingPolicy,
+        router: Router,
         pools: Mapping[PoolName, PoolClient],
         stats: StatsSource | None = None,
         access: AccessControl | None = None,
@@ -76,7 +76,7 @@ class RouterService:
         online: OnlineRouting | None = None,
     ) -> None:
         self.config = config
-        self.policy = policy
+        self.router = router
         self.pools = pools
         self.stats = stats or StaticStats()
         self.access = access
@@ -98,7 +98,7 @@ class RouterService:
         return self._decide(request)[0]
 
     def _decide(self, request: ChatCompletionRequest) -> tuple[Decision, DecisionContext | None]:
-        """The decision, and for an online-routed request the context its feedback will need."""
+        """The router's decision, and for a decision it made itself the context its feedback will need."""
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
         features = extract_features(messages, request.tools)
         knob = default_knob(self.config)
@@ -106,10 +106,10 @@ class RouterService:
             request.frontier.reasoning_share is not None or request.frontier.price_weight is not None
         ):
             knob = CostKnob(request.frontier.reasoning_share, request.frontier.price_weight)
-        overridden = request.model != ROUTED_MODEL or request.reasoning_effort in EFFORT_POOLS
-        if self.online is not None and not overridden:
-            return self.online.decide(features, knob)
-        return route(request.model, request.reasoning_effort, features, self.policy, self.stats.snapshot(), knob), None
+        routed = self.router.decide(
+            features, self.stats.snapshot(), knob, model=request.model, reasoning_effort=request.reasoning_effort
+        )
+        return routed.decision, routed.context
 
     async def chat(
         self, request: ChatCompletionRequest, key: KeyInfo | None = None, headers: Mapping[str, str] | None = None

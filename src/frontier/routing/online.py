@@ -22,96 +22,13 @@ as far as it has predicted feedback better than the artifact, and stale statisti
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-POOLS = ("light", "reasoning")
-# Optional file in a router artifact directory: the online feature map fitted on its training features.
-ONLINE_MAP_FILE = "online-map.safetensors"
-
-
-@dataclass(frozen=True)
-class FeatureMap:
-    """Fixed map from a scorer's feature vector ``x`` (length d) to online features (length k+1)."""
-
-    center: np.ndarray  # (d,)
-    scale: np.ndarray  # (d,)
-    basis: np.ndarray  # (k, d), orthonormal rows
-    out_scale: np.ndarray  # (k,)
-    fingerprint: str = field(default="")
-
-    def __post_init__(self) -> None:
-        for name in ("center", "scale", "basis", "out_scale"):
-            arr = np.array(getattr(self, name), dtype=np.float32)
-            arr.flags.writeable = False
-            object.__setattr__(self, name, arr)
-        digest = hashlib.sha256()
-        for arr in (self.center, self.scale, self.basis, self.out_scale):
-            digest.update(np.ascontiguousarray(arr).tobytes())
-        object.__setattr__(self, "fingerprint", digest.hexdigest()[:16])
-
-    @property
-    def dim(self) -> int:
-        """Length of the online feature vector (bias included)."""
-        return self.basis.shape[0] + 1
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Online features of one vector (1-D) or a batch (2-D, one row each)."""
-        x = np.asarray(x, dtype=np.float32)
-        z = ((x - self.center) / self.scale) @ self.basis.T / self.out_scale
-        ones = np.ones(z.shape[:-1] + (1,), dtype=np.float32)
-        return np.concatenate([ones, z], axis=-1)
-
-    @classmethod
-    def random(cls, d: int, k: int, seed: int = 0) -> "FeatureMap":
-        """A seeded random orthonormal projection (when no data is at hand); unit-norm x gives |z| ~ 1."""
-        k = min(k, d)
-        q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, k)))
-        return cls(np.zeros(d), np.ones(d), q.T, np.full(k, math.sqrt(k / d)))
-
-    @classmethod
-    def from_standardizer(cls, mean: np.ndarray, scale: np.ndarray, k: int, seed: int = 0) -> "FeatureMap":
-        """A seeded random orthonormal projection of features standardised by a scorer's own mean/scale."""
-        d = len(mean)
-        k = min(k, d)
-        q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, k)))
-        return cls(mean, scale, q.T, np.full(k, math.sqrt(k)))
-
-    @classmethod
-    def fit_pca(cls, x: np.ndarray, k: int) -> "FeatureMap":
-        """Standardise, keep the top-k principal directions; each output has variance 1/k."""
-        x = np.asarray(x, dtype=np.float64)
-        center = x.mean(axis=0)
-        scale = np.maximum(x.std(axis=0), 1e-6)
-        xs = (x - center) / scale
-        _, s, vt = np.linalg.svd(xs, full_matrices=False)
-        k = min(k, vt.shape[0])
-        comp_std = np.maximum(s[:k] / math.sqrt(max(len(x) - 1, 1)), 1e-6)
-        return cls(center, scale, vt[:k], comp_std * math.sqrt(k))
-
-    def save(self, path: str | Path) -> None:
-        """Write the map as safetensors (e.g. ``ONLINE_MAP_FILE`` inside a router artifact directory)."""
-        from safetensors.numpy import save_file
-
-        save_file({k: np.ascontiguousarray(v) for k, v in self.to_arrays().items()}, str(path))
-
-    @classmethod
-    def load(cls, path: str | Path) -> "FeatureMap":
-        from safetensors.numpy import load_file
-
-        return cls.from_arrays(load_file(str(path)))
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"center": self.center, "scale": self.scale, "basis": self.basis, "out_scale": self.out_scale}
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "FeatureMap":
-        return cls(arrays["center"], arrays["scale"], arrays["basis"], arrays["out_scale"])
+from frontier.routing.types import POOLS, Pool
 
 
 @dataclass(frozen=True)
@@ -138,7 +55,7 @@ class Posterior:
         """Online features per pool."""
         return len(self.mean) // 2
 
-    def pool(self, pool: str) -> tuple[np.ndarray, np.ndarray]:
+    def pool(self, pool: Pool) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance block of one pool's residual weights."""
         k, d = POOLS.index(pool), self.dim
         return self.mean[k * d : (k + 1) * d], self.cov[k * d : (k + 1) * d, k * d : (k + 1) * d]
@@ -149,7 +66,7 @@ class Posterior:
         return self.cov[:d, d:]
 
 
-def pool_features(phi: np.ndarray, pool: str) -> np.ndarray:
+def pool_features(phi: np.ndarray, pool: Pool) -> np.ndarray:
     """Joint-model features of one pool's observation: ``phi`` in that pool's block, zeros elsewhere."""
     out = np.zeros(2 * len(phi))
     k = POOLS.index(pool)
@@ -161,7 +78,7 @@ def sigmoid(z: np.ndarray | float) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
 
 
-def predict(post: Posterior, phi: np.ndarray, offset: np.ndarray | float, pool: str) -> tuple[np.ndarray, np.ndarray]:
+def predict(post: Posterior, phi: np.ndarray, offset: np.ndarray | float, pool: Pool) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of one pool's logit for one feature row or a batch of rows."""
     phi = np.asarray(phi, dtype=np.float64)
     mean, cov = post.pool(pool)
@@ -172,15 +89,10 @@ def predict(post: Posterior, phi: np.ndarray, offset: np.ndarray | float, pool: 
 
 def logit_correlation(post: Posterior, phi: np.ndarray) -> float:
     """Posterior correlation of the two pools' residual logits for one request."""
-    _, cov_l = post.pool("light")
-    _, cov_r = post.pool("reasoning")
+    _, cov_l = post.pool(Pool.LIGHT)
+    _, cov_r = post.pool(Pool.REASONING)
     denom = math.sqrt(max(float(phi @ cov_l @ phi) * float(phi @ cov_r @ phi), 1e-300))
     return float(np.clip(float(phi @ post.cross() @ phi) / denom, -1.0, 1.0))
-
-
-def moderated_probability(mu: np.ndarray | float, var: np.ndarray | float) -> np.ndarray:
-    """Posterior predictive P(adequate) under the probit approximation of the logistic-Gaussian integral."""
-    return sigmoid(np.asarray(mu) / np.sqrt(1.0 + math.pi * np.asarray(var) / 8.0))
 
 
 @dataclass(frozen=True)
@@ -206,7 +118,7 @@ def model_weight(evidence: float | np.ndarray) -> np.ndarray:
     return sigmoid(evidence)
 
 
-def belief(post: Posterior | None, evidence: float, phi: np.ndarray, offset: float, pool: str) -> Belief:
+def belief(post: Posterior | None, evidence: float, phi: np.ndarray, offset: float, pool: Pool) -> Belief:
     """The belief about one pool; without a posterior it is the offline artifact's, with no uncertainty."""
     p0 = float(sigmoid(offset))
     if post is None:
@@ -216,7 +128,7 @@ def belief(post: Posterior | None, evidence: float, phi: np.ndarray, offset: flo
 
 
 def predictive_probability(
-    post: Posterior, evidence: float, phi: np.ndarray, offsets: np.ndarray, pool: str
+    post: Posterior, evidence: float, phi: np.ndarray, offsets: np.ndarray, pool: Pool
 ) -> np.ndarray:
     """Greedy model-averaged probabilities of one pool for many requests (rows of ``phi``)."""
     mu, _ = predict(post, phi, offsets, pool)
@@ -261,7 +173,7 @@ def keep_fraction(n_events: int, elapsed_s: float, half_life_events: float, half
     return 0.5 ** (n_events / half_life_events + max(elapsed_s, 0.0) / half_life_s)
 
 
-def feedback_targets(kind: str, value: str, chosen: str) -> dict[str, float]:
+def feedback_targets(kind: str, value: str, chosen: str) -> dict[Pool, float]:
     """What one feedback event says about each pool: target P(adequate) per pool it informs.
 
     ``score``/``rating`` judge the answer the chosen pool gave; ``preferred`` names the pool that should
@@ -269,13 +181,13 @@ def feedback_targets(kind: str, value: str, chosen: str) -> dict[str, float]:
     light answer was inadequate.
     """
     if kind == "score":
-        return {chosen: float(value)}
+        return {Pool(chosen): float(value)}
     if kind == "rating":
-        return {chosen: 1.0 if value == "up" else 0.0}
+        return {Pool(chosen): 1.0 if value == "up" else 0.0}
     if kind == "preferred":
         return {pool: 1.0 if pool == value else 0.0 for pool in POOLS}
     if kind == "retry":
-        return {"light": 0.0}
+        return {Pool.LIGHT: 0.0}
     raise ValueError(f"unknown feedback kind {kind!r}")
 
 
