@@ -198,6 +198,12 @@ class RedisConfig(_Strict):
         description="fsync policy of the embedded server's append-only file (every acknowledged write survives "
         "a killed Redis process with either; 'always' also survives a machine crash).",
     )
+    maxmemory_mb: int = Field(
+        512,
+        ge=16,
+        description="maxmemory of the embedded server (policy noeviction: nothing is evicted; when full, writes fail "
+        "loudly: feedback gets 503, limits fail open). Size it above feedback.max_decisions x 1.4 KB.",
+    )
     key_prefix: str = Field("frontier", min_length=1, description="Prefix of every Redis key Frontier writes.")
     socket_timeout_s: float = Field(
         0.25, gt=0, description="Longest a Redis call may block the request path before Redis counts as down."
@@ -223,6 +229,17 @@ class FeedbackConfig(_Strict):
     enabled: bool = Field(True, description="Log decisions, accept POST /v1/feedback and learn online.")
     decision_ttl_s: int = Field(7 * 86400, ge=60, description="How long a decision can still receive feedback.")
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 503 while Redis is unavailable.")
+    max_decisions: int = Field(
+        300_000,
+        ge=100,
+        description="Size budget of the decision log beside its TTL (about 1.4 KB of Redis memory each): the oldest "
+        "decisions beyond it are dropped, and feedback on them gets 404.",
+    )
+    max_backlog: int = Field(
+        100_000,
+        ge=1,
+        description="Most unapplied feedback events queued; beyond it feedback gets 503 (never dropped once accepted).",
+    )
     consumer_batch: int = Field(256, ge=1, description="Feedback events the consumer applies per transaction.")
     consumer_block_ms: int = Field(1000, ge=1, description="How long the consumer waits for new events per read.")
     reclaim_idle_s: float = Field(

@@ -313,6 +313,8 @@ def test_bundled_redis_is_persistent_authenticated_and_probed(render):
     sts = _one(objects, "StatefulSet", "-redis")
     conf = _one(objects, "ConfigMap", "-redis-config")["data"]["redis.conf"].splitlines()
     assert {"appendonly yes", "appendfsync everysec", "dir /data", "include /tmp/auth.conf"} <= set(conf)
+    # Nothing is evicted (feedback must not vanish), and Redis refuses writes before the kernel kills it.
+    assert {"maxmemory 768mb", "maxmemory-policy noeviction"} <= set(conf)
     (claim,) = sts["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "8Gi"
     (container,) = sts["spec"]["template"]["spec"]["containers"]
@@ -364,20 +366,98 @@ def test_network_policies_expose_only_the_router_port(render):
     ray = _one(objects, "NetworkPolicy", "-ray")
     ray_pods = ray["spec"]["podSelector"]["matchLabels"]
     assert ray_pods["app.kubernetes.io/component"] == "ray"
+    assert ray["spec"]["policyTypes"] == ["Ingress", "Egress"]
     intra, public, operator = ray["spec"]["ingress"]
     assert intra == {"from": [{"podSelector": {"matchLabels": ray_pods}}]}
     assert public == {"ports": [{"port": 8000, "protocol": "TCP"}]}  # no `from`: any client
-    assert {p["port"] for p in operator["ports"]} == {8265, 52365} and operator["from"]
+    # The dashboard and Jobs API (8265) run code on the head: only the operator's pods in its own namespace.
+    assert {p["port"] for p in operator["ports"]} == {8265, 52365}
+    assert operator["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "default"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}},
+        }
+    ]
     redis = _one(objects, "NetworkPolicy", "-redis")
     assert redis["spec"]["ingress"] == [
         {"from": [{"podSelector": {"matchLabels": ray_pods}}], "ports": [{"port": 6379, "protocol": "TCP"}]}
     ]
+    assert redis["spec"]["policyTypes"] == ["Ingress", "Egress"] and redis["spec"]["egress"] == []
     # Every Ray pod carries the selector labels the policies match.
     rayservice = _one(objects, "RayService")
     templates = {"head": rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]}
     templates.update({name: group["template"] for name, group in _groups(rayservice).items()})
     for label, template in templates.items():
         assert ray_pods.items() <= template["metadata"]["labels"].items(), label
+
+
+def _ports(rule: dict) -> set[int]:
+    return {p["port"] for p in rule.get("ports", [])}
+
+
+def test_dashboard_port_is_reachable_from_nothing_but_the_ray_pods_and_the_pinned_operator(render):
+    objects = render(
+        *CI_VALUES["gpu"],
+        set_json=('networkPolicy.operator.namespace="ray-system"',),
+    )
+    rules = _one(objects, "NetworkPolicy", "-ray")["spec"]["ingress"]
+    ray_pods = _one(objects, "NetworkPolicy", "-ray")["spec"]["podSelector"]["matchLabels"]
+    for rule in rules:
+        if "ports" in rule and 8265 not in _ports(rule):
+            continue
+        # a rule that admits 8265 names its peers, and each peer is this release's Ray pods or the operator
+        assert rule.get("from"), rule
+        for peer in rule["from"]:
+            operator = {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ray-system"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}},
+            }
+            assert peer in ({"podSelector": {"matchLabels": ray_pods}}, operator), peer
+
+
+def test_ray_pods_egress_is_limited_to_the_release_dns_and_https(render):
+    objects = render()
+    egress = _one(objects, "NetworkPolicy", "-ray")["spec"]["egress"]
+    ray_pods = _one(objects, "NetworkPolicy", "-ray")["spec"]["podSelector"]["matchLabels"]
+    redis_pods = _one(objects, "StatefulSet", "-redis")["spec"]["selector"]["matchLabels"]
+    intra, redis, dns, https = egress
+    assert intra == {"to": [{"podSelector": {"matchLabels": ray_pods}}]}
+    assert redis == {"to": [{"podSelector": {"matchLabels": redis_pods}}], "ports": [{"port": 6379, "protocol": "TCP"}]}
+    assert dns == {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+    assert _ports(https) == {443, 6443} and "to" not in https
+    collector = {"to": [{"ipBlock": {"cidr": "10.0.0.7/32"}}], "ports": [{"port": 4318}]}
+    objects = render(
+        *CI_VALUES["external-redis"],
+        set_json=(
+            'networkPolicy.egress={"httpsTo":[{"ipBlock":{"cidr":"10.1.0.0/16"}}],"externalRedisPort":6380,'
+            '"externalRedisTo":[],"extra":[{"to":[{"ipBlock":{"cidr":"10.0.0.7/32"}}],"ports":[{"port":4318}]}]}',
+        ),
+    )
+    intra, redis, dns, https, extra = _one(objects, "NetworkPolicy", "-ray")["spec"]["egress"]
+    assert redis == {"ports": [{"port": 6380, "protocol": "TCP"}]}
+    assert https["to"] == [{"ipBlock": {"cidr": "10.1.0.0/16"}}] and extra == collector
+
+
+def test_redis_maxmemory_stays_below_its_memory_limit(render):
+    def mib(quantity: str) -> float:
+        units = {"kb": 2**-10, "mb": 1, "gb": 2**10, "Ki": 2**-10, "Mi": 1, "Gi": 2**10}
+        for unit, factor in units.items():
+            if quantity.endswith(unit):
+                return float(quantity[: -len(unit)]) * factor
+        raise AssertionError(quantity)
+
+    objects = render()
+    conf = dict(line.split(" ", 1) for line in _one(objects, "ConfigMap", "-redis-config")["data"]["redis.conf"].splitlines())
+    (container,) = _one(objects, "StatefulSet", "-redis")["spec"]["template"]["spec"]["containers"]
+    assert mib(conf["maxmemory"]) <= 0.8 * mib(container["resources"]["limits"]["memory"])
+    for bad in ('"1GB"', '"lots"', '"0mb"'):
+        with pytest.raises(AssertionError, match="maxmemory"):
+            render(set_json=(f"redis.bundled.maxmemory={bad}",))
+
+
+def test_router_pods_probe_the_proxy_health_not_the_pools(render):
+    (container,) = _groups(_one(render(), "RayService"))["routers"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/-/healthz", "port": "serve"}
 
 
 def test_openai_service_ingress_and_service_monitor(render):

@@ -1,9 +1,9 @@
-"""The pure parts of the rate limits and budgets; the Redis behaviour is in tests/integration/test_security_redis.py."""
+"""The pure parts of the rate limits and their fail-open guard; Redis faults are in test_redis_faults.py and the
+Redis behaviour in tests/integration/test_security_redis.py."""
 
 import pytest
 import redis
 
-from frontier.security.budget import ReasoningBudget
 from frontier.security.keys import KeyInfo
 from frontier.security.ratelimit import RateDecision, RateLimiter, burst_size
 
@@ -39,25 +39,38 @@ class _Unreachable(redis.Redis):
 def test_limits_fail_open_while_redis_is_down_and_back_off(caplog):
     client = _Unreachable()
     limiter = RateLimiter(client, cooldown_s=60)
-    key = KeyInfo(name="a", rpm=1, reasoning_tokens_per_day=0)
+    key = KeyInfo(name="a", rpm=1)
     for _ in range(5):
         limiter.check_request(key)
         limiter.check_feedback(key)
     assert client.calls == 1  # after the first failure Redis is skipped for the cool-down
-    budget = ReasoningBudget(client, cooldown_s=60)
-    assert budget.allow_reasoning(key)
-    budget.record(key, "reasoning", 100)
-    assert client.calls == 2
-    assert sum("Redis unavailable" in r.message for r in caplog.records) == 2
+    assert sum("Redis unavailable for rate limits" in r.message for r in caplog.records) == 1
 
 
 def test_keys_without_limits_and_no_authentication_never_touch_redis():
     client = _Unreachable()
-    limiter, budget = RateLimiter(client), ReasoningBudget(client)
+    limiter = RateLimiter(client)
     for key in (None, KeyInfo(name="free")):
         limiter.check_request(key)
-        assert budget.allow_reasoning(key)
-        budget.require_reasoning(key)
-        budget.record(key, "reasoning", 10)
     limiter.check_feedback(None)
     assert client.calls == 0
+
+
+def test_guard_returns_the_fallback_for_any_redis_error_and_the_value_otherwise():
+    from frontier.redis_guard import FailOpen
+
+    now = [0.0]
+    guard = FailOpen("test", cooldown_s=1.0, clock=lambda: now[0])
+    assert guard.call("fallback", lambda: "value") == "value"
+    for error in (redis.ResponseError("OOM command not allowed"), redis.ReadOnlyError("READONLY"), redis.TimeoutError()):
+
+        def fail(error=error):
+            raise error
+
+        assert guard.call("fallback", fail) == "fallback" and guard.skip()
+        assert guard.call("fallback", lambda: "value") == "fallback"  # skipped during the cool-down
+        now[0] += 1.0
+        assert not guard.skip()
+    assert guard.failures == 3 and guard.last_error.startswith("TimeoutError")
+    with pytest.raises(ValueError):  # not a Redis error: a bug, never swallowed
+        guard.call("fallback", int, "x")

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import redis
@@ -24,6 +25,7 @@ from frontier.config import FeedbackConfig
 from frontier.feedback.decision_log import decode_features, decode_offsets
 from frontier.feedback.keys import GROUP, Keys
 from frontier.feedback.queue import ensure_group
+from frontier.feedback.worker import Worker
 from frontier.routing.online import Event, OnlineState, Posterior, apply_batch, feedback_targets
 from frontier.routing.types import POOLS
 
@@ -118,7 +120,12 @@ def ensure_state(client: redis.Redis, keys: Keys, feature_map: str, dim: int, co
 
 
 class FeedbackConsumer:
-    """One member of the ``online`` consumer group."""
+    """One member of the ``online`` consumer group; connects lazily (on its first read).
+
+    ``feature_map`` (fingerprint, dimension) lets it recreate the online model when the hash is missing
+    (a Redis restarted empty, keys deleted); without it a missing model is an error. ``backlog`` and
+    ``lag_s`` (events not yet applied, age of the oldest) are measured after each batch.
+    """
 
     def __init__(
         self,
@@ -127,17 +134,56 @@ class FeedbackConsumer:
         config: FeedbackConfig,
         name: str | None = None,
         clock: Callable[[], float] = time.time,
+        feature_map: tuple[str, int] | None = None,
     ) -> None:
         self.client = client
         self.keys = keys
         self.config = config
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock
+        self.feature_map = feature_map
+        self.backlog: int | None = None
+        self.lag_s: float | None = None
         self._next_reclaim = 0.0
-        ensure_group(client, keys)
+        self._prepared = False
+        self._own_pending = True
+
+    def prepare(self) -> None:
+        """Create the consumer group (and the online model, given a feature map) if missing."""
+        ensure_group(self.client, self.keys)
+        if self.feature_map is not None:
+            ensure_state(self.client, self.keys, *self.feature_map, self.config)
+        self._prepared = True
+
+    def restart(self) -> None:
+        """Start over after a failure: prepare again and first re-read this consumer's own pending entries."""
+        self._prepared = False
+        self._own_pending = True
+        self.prepare()
 
     def read(self, block_ms: int | None = None) -> list[Entry]:
-        """Entries to work on: idle pending ones of any consumer first (periodically), else new ones."""
+        """Entries to work on: this consumer's own pending ones after a (re)start, then idle pending ones of
+        any consumer (periodically), else new ones. NOGROUP (group or stream gone) recreates the group."""
+        if not self._prepared:
+            self.prepare()
+        try:
+            return self._read(block_ms)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            logger.warning("feedback consumer: the consumer group is gone (%s); recreating it", exc)
+            self.restart()
+            return self._read(block_ms)
+
+    def _read(self, block_ms: int | None) -> list[Entry]:
+        if self._own_pending:
+            reply = self.client.xreadgroup(
+                GROUP, self.name, {self.keys.stream: "0"}, count=self.config.consumer_batch
+            )
+            entries = reply[0][1] if reply else []
+            if entries:
+                return entries
+            self._own_pending = False
         now = time.monotonic()
         if now >= self._next_reclaim:
             self._next_reclaim = now + self.config.reclaim_idle_s / 2
@@ -169,7 +215,9 @@ class FeedbackConsumer:
                     pipe.watch(self.keys.online)
                     raw = pipe.hgetall(self.keys.online)
                     if not raw:
-                        raise RuntimeError("online model missing: call ensure_state() first")
+                        pipe.unwatch()
+                        self._recreate_state()
+                        continue
                     state, version = decode_state(raw)
                     live = self._still_unapplied(entries)
                     new_state = apply_batch(
@@ -189,6 +237,12 @@ class FeedbackConsumer:
                 except redis.WatchError:
                     continue
 
+    def _recreate_state(self) -> None:
+        if self.feature_map is None:
+            raise RuntimeError("online model missing and no feature map to recreate it: call ensure_state() first")
+        logger.warning("feedback consumer: the online model is gone; recreating it at the prior")
+        ensure_state(self.client, self.keys, *self.feature_map, self.config)
+
     def _still_unapplied(self, entries: Sequence[Entry]) -> list[dict[bytes, bytes]]:
         """Fields of the entries that still exist (i.e. no committed batch has applied them)."""
         pipe = self.client.pipeline(transaction=False)
@@ -200,23 +254,30 @@ class FeedbackConsumer:
     def _before_commit(self, n: int) -> None:
         """Hook between computing a batch and committing it (tests use it to crash there)."""
 
+    def measure(self) -> None:
+        """Update ``backlog`` (entries not yet applied) and ``lag_s`` (age of the oldest of them)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(self.keys.stream)
+        pipe.xrange(self.keys.stream, count=1)
+        backlog, oldest = pipe.execute()
+        self.backlog = int(backlog)
+        self.lag_s = max(0.0, self.clock() - int(oldest[0][0].split(b"-")[0]) / 1000) if oldest else 0.0
+
     def step(self, block_ms: int | None = None) -> int:
         """Read one batch and apply it; returns the number of events applied."""
         return self.apply(self.read(block_ms))
 
-    def run(self, stop: threading.Event, on_tick: Callable[[], None] | None = None) -> None:
-        """Consume until ``stop`` is set; Redis outages are waited out. ``on_tick`` runs after each batch."""
-        backoff = 0.1
-        while not stop.is_set():
-            try:
-                self.step()
-                if on_tick is not None:
-                    on_tick()
-                backoff = 0.1
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                logger.warning("feedback consumer: Redis unavailable (%s); retrying in %.1f s", exc, backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+    def supervised_step(self) -> None:
+        self.step()
+        self.measure()
+
+    def worker(self, **options: Any) -> Worker:
+        """This consumer as a supervised worker: restarted (group and state recreated) after any error."""
+        return Worker("feedback-consumer", self.supervised_step, setup=self.restart, **options)
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set, riding out every Redis fault."""
+        self.worker().run(stop)
 
 
 def main(argv: list[str] | None = None) -> int:

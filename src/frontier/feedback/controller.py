@@ -11,15 +11,20 @@ slower than the window, the realised window share stays within ``controller.tole
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import redis
 
 from frontier.config import ControllerConfig
 from frontier.feedback.keys import Keys
+from frontier.feedback.worker import Worker
 
 INTEGRAL_LIMIT = 0.25
 
@@ -63,17 +68,38 @@ def parse_window(raw: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(scores, dtype=np.float64), np.array(flags, dtype=bool)
 
 
+# KEYS: the lease. ARGV: holder, lease (ms). Takes a free lease or renews our own; 1 if we hold it now.
+_LEASE_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
 class CostController:
-    """Runs ``control_step`` against Redis; safe to run on several replicas (optimistic WATCH)."""
+    """Runs ``control_step`` against Redis. ``run`` steps only while this replica holds the leader lease
+    (``P:ctl:leader``, expiring after ``lease_s`` unless renewed), so the gain does not multiply with the
+    number of replicas; ``step`` itself is safe to race (optimistic WATCH)."""
 
     def __init__(
-        self, client: redis.Redis, keys: Keys, config: ControllerConfig, target: float, clock=time.time
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        config: ControllerConfig,
+        target: float,
+        clock=time.time,
+        name: str | None = None,
     ) -> None:
         self.client = client
         self.keys = keys
         self.config = config
         self.target = target
         self.clock = clock
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.lease_s = max(3 * config.interval_s, 2.0)
+        self.leader = False
+        self._lease = client.register_script(_LEASE_LUA)
 
     def state(self) -> ControllerState:
         raw = self.client.hgetall(self.keys.ctl)
@@ -110,10 +136,20 @@ class CostController:
                 except redis.WatchError:
                     continue
 
+    def lead(self) -> bool:
+        """Take or renew the leader lease; whether this replica leads now."""
+        self.leader = False  # an error below leaves us a follower
+        self.leader = bool(self._lease(keys=[self.keys.ctl_leader], args=[self.name, int(self.lease_s * 1000)]))
+        return self.leader
+
+    def tick(self) -> ControllerState | None:
+        """One step if this replica leads, else None."""
+        return self.step() if self.lead() else None
+
+    def worker(self, **options: Any) -> Worker:
+        """This controller as a supervised worker stepping every ``interval_s``."""
+        return Worker("cost-controller", self.tick, interval_s=self.config.interval_s, **options)
+
     def run(self, stop: threading.Event) -> None:
-        """Step every ``interval_s`` until ``stop`` is set, riding out Redis outages."""
-        while not stop.wait(self.config.interval_s):
-            try:
-                self.step()
-            except (redis.ConnectionError, redis.TimeoutError):
-                continue
+        """Step every ``interval_s`` while leading until ``stop`` is set, riding out every Redis fault."""
+        self.worker().run(stop)

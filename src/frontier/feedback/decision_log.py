@@ -41,41 +41,63 @@ def decode_offsets(raw: bytes) -> dict[str, float]:
     return {pool: float(v) for pool, v in zip(POOLS, values, strict=True)}
 
 
-class DecisionLog:
-    """Writes decision contexts with a TTL and feeds the cost controller's window."""
+# KEYS: decision hash, decision index, controller window. ARGV: ttl (s), max decisions, now, cid, decision key
+# prefix, window entry ("" = none), window size, then the hash's field/value pairs. One script, so the log
+# never holds more than its budget and an OOM refusal writes nothing.
+_RECORD_LUA = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local now = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], now, ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[1]))
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+if over > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #oldest, 2 do redis.call('DEL', ARGV[5] .. oldest[i]) end
+end
+if ARGV[6] ~= '' then
+  redis.call('LPUSH', KEYS[3], ARGV[6])
+  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[7]) - 1)
+end
+"""
 
-    def __init__(self, client: redis.Redis, keys: Keys, ttl_s: int, window: int, clock=time.time) -> None:
+
+class DecisionLog:
+    """Writes decision contexts under a TTL and a size budget, and feeds the cost controller's window."""
+
+    def __init__(
+        self, client: redis.Redis, keys: Keys, ttl_s: int, window: int, clock=time.time, max_decisions: int = 300_000
+    ) -> None:
         self.client = client
         self.keys = keys
         self.ttl_s = ttl_s
         self.window = window
         self.clock = clock
+        self.max_decisions = max_decisions
+        self._record = client.register_script(_RECORD_LUA)
 
     def record(self, cid: str, ctx: DecisionContext) -> None:
-        """Store one decision (one round trip); Redis errors propagate."""
+        """Store one decision (one round trip), dropping the oldest beyond the budget; Redis errors propagate."""
         if ctx.pool not in POOLS:
             raise ValueError(f"unknown pool {ctx.pool!r}")
-        key = self.keys.decision(cid)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(
-            key,
-            mapping={
-                "x": encode_features(ctx.features),
-                "o": encode_offsets(ctx.offline_logits),
-                "fm": ctx.feature_map,
-                "pool": ctx.pool,
-                "prop": repr(float(ctx.propensity)),
-                "pv": ctx.policy_version,
-                "sv": int(ctx.stats_version),
-                "key": ctx.key_id or "",
-                "ts": repr(self.clock()),
-            },
+        now = self.clock()
+        fields = {
+            "x": encode_features(ctx.features),
+            "o": encode_offsets(ctx.offline_logits),
+            "fm": ctx.feature_map,
+            "pool": ctx.pool,
+            "prop": repr(float(ctx.propensity)),
+            "pv": ctx.policy_version,
+            "sv": int(ctx.stats_version),
+            "key": ctx.key_id or "",
+            "ts": repr(now),
+        }
+        recent = f"{float(ctx.score)!r} {ctx.pool}" if ctx.routed_by_policy and ctx.score is not None else ""
+        args = [self.ttl_s, self.max_decisions, repr(now), cid, self.keys.decision(""), recent, self.window]
+        self._record(
+            keys=[self.keys.decision(cid), self.keys.decision_index, self.keys.ctl_recent],
+            args=args + [item for pair in fields.items() for item in pair],
         )
-        pipe.expire(key, self.ttl_s)
-        if ctx.routed_by_policy and ctx.score is not None:
-            pipe.lpush(self.keys.ctl_recent, f"{float(ctx.score)!r} {ctx.pool}")
-            pipe.ltrim(self.keys.ctl_recent, 0, self.window - 1)
-        pipe.execute()
 
     def get(self, cid: str) -> dict[str, object] | None:
         """The stored context of ``cid`` (decoded), or None if unknown or expired."""

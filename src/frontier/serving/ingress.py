@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -135,6 +134,9 @@ class RouterIngress:
         self.online = None
         if frontier_config.feedback.enabled and redis_client is not None:
             self.online = OnlineRouting(frontier_config, redis_client, redis_url, router).start()
+        metrics = build_metrics(frontier_config.observability)
+        if self.online is not None:
+            metrics.watch_online(self.online.health)
         # Ray builds the ASGI app after this constructor, so middleware can still be added here.
         install_middleware(app, access.keys, frontier_config.limits.max_body_bytes)
         self.service = RouterService(
@@ -142,7 +144,7 @@ class RouterIngress:
             router,
             {"light": ServeLLMPoolClient("light", light), "reasoning": ServeLLMPoolClient("reasoning", reasoning)},
             access=access,
-            metrics=build_metrics(frontier_config.observability),
+            metrics=metrics,
             tracer=RequestTracer.from_config(frontier_config.observability),
             stats=self.online.live if self.online else None,
             online=self.online,
@@ -211,8 +213,9 @@ class RouterIngress:
         ready = all(state == "ok" for state in pools.values())
         body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "pools": pools}
         if self.online is not None:
-            # Routing goes on without Redis (feedback gets 503), so Redis down degrades but does not unready.
-            body["redis"] = await asyncio.to_thread(self.online.service.health)
-            if ready and body["redis"] != "ok":
+            # Routing goes on without Redis (feedback gets 503), so Redis trouble degrades but does not unready.
+            online, healthy = self.online.health()  # cached by the background workers: no Redis call here
+            body.update(online)
+            if ready and not healthy:
                 body["status"] = "degraded"
         return JSONResponse(body, status_code=200 if ready else 503)

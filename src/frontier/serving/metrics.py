@@ -10,9 +10,9 @@ reasoning share and the in-flight gauges are per replica.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,14 +23,14 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 from frontier.config import ObservabilityConfig
 from frontier.errors import FrontierError
+from frontier.routing.types import CALLER_REASONS
 from frontier.schemas import Decision
-
-# Decisions the caller made (explicit pool model, reasoning_effort) do not count toward the realised share.
-CALLER_REASONS = frozenset({"explicit", "effort"})
 
 LATENCY_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 TTFT_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -59,6 +59,47 @@ class Metrics(Protocol):
     def observe_feedback(self, kind: str, outcome: str) -> None: ...
 
     def set_policy_version(self, version: str) -> None: ...
+
+    def watch_online(self, health: HealthSource) -> None: ...
+
+
+HealthSource = Callable[[], tuple[dict[str, Any], bool]]
+
+
+class OnlineHealthCollector(Collector):
+    """Redis, background-worker and feedback-backlog gauges, read from the online layer's cached health at
+    scrape time (``OnlineRouting.health``)."""
+
+    def __init__(self, health: HealthSource) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[Metric]:
+        body, _ = self.health()
+        yield GaugeMetricFamily(
+            "frontier_redis_up", "1 while this replica's last Redis poll succeeded.", value=float(body["redis"] == "ok")
+        )
+        up = GaugeMetricFamily("frontier_worker_up", "1 while the background worker's last step succeeded.", labels=["worker"])
+        restarts = CounterMetricFamily(
+            "frontier_worker_restarts", "Failures after which the background worker was restarted.", labels=["worker"]
+        )
+        for name, status in body["workers"].items():
+            up.add_metric([name], float(status["state"] == "ok"))
+            restarts.add_metric([name], float(status["restarts"]))
+        yield up
+        yield restarts
+        if "cost-controller" in body["workers"]:
+            yield GaugeMetricFamily(
+                "frontier_controller_leader", "1 while this replica holds the cost controller's lease.",
+                value=float(body["workers"]["cost-controller"].get("leader", False)),
+            )  # fmt: skip
+        feedback = body.get("feedback") or {}
+        if feedback.get("backlog") is not None:
+            yield GaugeMetricFamily(
+                "frontier_feedback_backlog", "Accepted feedback events not yet applied.", value=feedback["backlog"]
+            )
+            yield GaugeMetricFamily(
+                "frontier_feedback_lag_seconds", "Age of the oldest feedback event not yet applied.", value=feedback["lag_s"]
+            )
 
 
 class RouterMetrics:
@@ -176,6 +217,10 @@ class RouterMetrics:
         self.policy_version.labels(version).set(1)
         self._version = version
 
+    def watch_online(self, health: HealthSource) -> None:
+        """Export the online layer's health (Redis, workers, feedback lag) on every scrape."""
+        self.registry.register(OnlineHealthCollector(health))
+
     def exposition(self) -> tuple[bytes, str]:
         """The registry in the Prometheus text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -212,6 +257,9 @@ class NullMetrics:
         pass
 
     def set_policy_version(self, version: str) -> None:
+        pass
+
+    def watch_online(self, health: HealthSource) -> None:
         pass
 
 

@@ -3,7 +3,8 @@
 The decision itself is the Router's (``frontier.routing.router``), fed this replica's live state.
 Every router replica runs one ``LiveStats`` watcher (its live state source), logs its routed decisions,
 accepts feedback, and runs a feedback consumer (and, with a reasoning-share target, the cost controller)
-in background threads; consumers share one Redis consumer group, so several replicas are safe.
+as supervised background workers; consumers share one Redis consumer group, so several replicas are
+safe, and the controller steps only on the replica holding its leader lease.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 import redis
 
 from frontier.config import FrontierConfig
-from frontier.feedback.consumer import FeedbackConsumer, ensure_state
+from frontier.feedback.consumer import FeedbackConsumer
 from frontier.feedback.controller import CostController
 from frontier.feedback.keys import Keys
 from frontier.feedback.live import LiveStats
 from frontier.feedback.redis_server import connect
 from frontier.feedback.service import FeedbackService, new_completion_id
+from frontier.feedback.worker import Worker
 from frontier.routing.router import Router
 from frontier.routing.types import ROUTER_REASONS, DecisionContext
 from frontier.schemas import Decision
@@ -40,43 +42,51 @@ class OnlineRouting:
         self.keys = Keys(config.redis.key_prefix)
         self.service = FeedbackService(client, config.feedback, self.keys)
         self.live = LiveStats(client, self.keys, config.feedback.poll_interval_s)
+        # Nothing here talks to Redis: a replica starts (routing on the offline artifact) while Redis is
+        # down; the supervised consumer creates the group and the online state once it is reachable.
         feature_map = router.feature_map
-        if feature_map is not None:
-            try:
-                ensure_state(client, self.keys, feature_map.fingerprint, feature_map.dim, config.feedback)
-            except redis.RedisError as exc:  # routing starts offline; the consumer creates the state later
-                logger.warning("online state not initialised (%s); routing on the offline artifact", exc)
+        self._feature_map = (feature_map.fingerprint, feature_map.dim) if feature_map is not None else None
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self.workers: list[Worker] = []
+        self.consumer: FeedbackConsumer | None = None
+        self.controller: CostController | None = None
 
     def start(self) -> "OnlineRouting":
-        """Start the watcher, a feedback consumer and (with a share target) the cost controller."""
+        """Start the watcher, a feedback consumer and (with a share target) the cost controller, each a
+        supervised worker restarted with backoff after any Redis fault."""
         self.live.start()
         # Blocking stream reads need a longer socket timeout than the request path's client.
         worker_client = connect(self.redis_url, self.config.feedback.consumer_block_ms / 1000 + 5)
-        consumer = FeedbackConsumer(worker_client, self.keys, self.config.feedback)
-        self._spawn("feedback-consumer", consumer.run, self._stop)
+        self.consumer = FeedbackConsumer(worker_client, self.keys, self.config.feedback, feature_map=self._feature_map)
+        self._spawn(self.consumer.worker())
         if self.config.router.reasoning_share is not None:
-            controller = CostController(
+            self.controller = CostController(
                 worker_client, self.keys, self.config.feedback.controller, self.config.router.reasoning_share
             )
-            self._spawn("cost-controller", controller.run, self._stop)
+            self._spawn(self.controller.worker())
         return self
 
-    def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        def guarded() -> None:
-            try:
-                target(*args)
-            except Exception:  # noqa: BLE001 - a dying worker must be visible in the logs
-                logger.exception("%s stopped", name)
-
-        thread = threading.Thread(target=guarded, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+    def _spawn(self, worker: Worker) -> None:
+        self.workers.append(worker.start(self._stop))
 
     def stop(self) -> None:
         self._stop.set()
         self.live.stop()
+        for worker in self.workers:
+            if worker.thread is not None:
+                worker.thread.join(timeout=5)
+
+    def health(self) -> tuple[dict[str, Any], bool]:
+        """Cached health for ``/readyz`` and the metrics (no Redis call): Redis as the watcher last saw it,
+        each worker's state, the feedback backlog and lag; and whether all of it is fine."""
+        workers = {w.name: w.status() for w in [*self.workers, *([self.live.worker] if self.live.worker else [])]}
+        if self.controller is not None:
+            workers["cost-controller"]["leader"] = self.controller.leader
+        redis_state = "ok" if self.live.healthy else f"unavailable: {self.live.last_error or 'not reached yet'}"
+        body: dict[str, Any] = {"redis": redis_state, "workers": workers}
+        if self.consumer is not None:
+            body["feedback"] = {"backlog": self.consumer.backlog, "lag_s": self.consumer.lag_s}
+        return body, redis_state == "ok" and all(w["state"] == "ok" for w in workers.values())
 
     async def record(self, context: DecisionContext, served: Decision, key: KeyInfo | None) -> str | None:
         """Log the served decision under a new completion id; None when it could not be logged."""
@@ -84,7 +94,8 @@ class OnlineRouting:
             context,
             pool=served.pool,
             key_id=key.name if key is not None else None,
-            routed_by_policy=served.reason in ROUTER_REASONS,
+            # A request with its own cost knob stays out of the controller's window (False from the router service).
+            routed_by_policy=context.routed_by_policy and served.reason in ROUTER_REASONS,
         )
         cid = new_completion_id()
         logged = await asyncio.to_thread(self.service.record_decision, cid, context)
