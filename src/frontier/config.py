@@ -8,8 +8,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-PoolName = Literal["light", "reasoning"]
-POOL_NAMES: tuple[PoolName, ...] = ("light", "reasoning")
+from frontier.routing.types import POOLS, Pool
+
+# Pool names are the routing vocabulary, typed once in ``frontier.routing.types``.
+PoolName = Pool
+POOL_NAMES = POOLS
 
 
 class _Strict(BaseModel):

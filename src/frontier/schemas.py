@@ -15,9 +15,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic_core import PydanticCustomError
 
 from frontier.config import PoolName
+from frontier.routing.types import Pool, Reason
 
 ROUTED_MODEL = "frontier"
-POOL_MODELS: dict[str, PoolName] = {"frontier-light": "light", "frontier-reasoning": "reasoning"}
+POOL_MODELS: dict[str, PoolName] = {"frontier-light": Pool.LIGHT, "frontier-reasoning": Pool.REASONING}
 PUBLIC_MODELS = (ROUTED_MODEL, *POOL_MODELS)
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -270,7 +271,7 @@ class Decision(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     pool: PoolName
-    reason: str = Field(description="policy | explicit | effort | overflow | fallback | budget | ...")
+    reason: Reason = Field(description="Why this pool: policy, explore, explicit, effort, overflow, fallback or budget.")
     score: float | None = Field(None, description="Policy score: higher means more benefit from reasoning.")
     threshold: float | None = Field(None, description="Score above which the policy picks reasoning.")
     policy_version: str = Field(description="Name and version of the policy that decided.")
