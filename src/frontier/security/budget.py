@@ -1,18 +1,25 @@
 """Per-key reasoning budgets in Redis: a share of the key's calls, and reasoning tokens per UTC day.
 
-``allow_reasoning`` answers before a call whether the key may use the reasoning pool; ``record`` counts
-the call afterwards. The share budget admits a reasoning call while the key's reasoning calls in the
-window are below ``share * calls + 1`` (so a first call is possible and the long-run share converges
-to the budget; a share of 0 admits none). Both budgets are soft by the number of concurrent calls of
-one key. The share window is counted in ``BUCKETS`` slices, so it slides in steps of
-``window_s / BUCKETS``. Redis unavailable: allowed (fail open, logged). Calls are synchronous; from an
-event loop use ``await asyncio.to_thread(...)``.
+A call reserves its budget before it reaches a pool and settles it when it ends, whatever the exit.
+``reserve`` checks and counts in one Lua script, so concurrent requests (on any replica) cannot all pass
+one check; ``settle`` gives back a call that never reached an engine and replaces the reserved tokens
+by the tokens used (or keeps them when the use is unknown, e.g. the client left before the usage chunk).
+
+The share budget admits a reasoning call while the key's reasoning calls in the window are below
+``share * calls + 1`` (a first call is possible and the long-run share converges to the budget; a share
+of 0 admits none). The token budget admits one while the day's used and reserved tokens are below the
+limit (0 admits none); a reasoning call reserves its prompt estimate plus the completion it may produce.
+The share window is counted in ``BUCKETS`` slices, so it slides in steps of ``window_s / BUCKETS``.
+
+Redis errors (any ``RedisError``) never fail a request and never open the reasoning pool: while Redis
+cannot be asked, a reasoning reservation is refused as ``unavailable`` (the caller routes light or
+answers 503) and a light one is granted uncounted; a failed settle leaves the reservation counted (the
+safe side). Calls are synchronous; from an event loop use ``await asyncio.to_thread(...)``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,24 +27,80 @@ from dataclasses import dataclass
 import redis
 
 from frontier.config import FrontierConfig, PoolName
-from frontier.errors import FrontierError
-from frontier.schemas import Decision
+from frontier.redis_guard import FailOpen
 from frontier.security.keys import KeyInfo
-from frontier.security.state import REDIS_ERRORS, FailOpen, LimitKeys
+from frontier.security.state import LimitKeys
 
 BUCKETS = 12
-EXPLICIT_REASONS = frozenset({"explicit", "effort"})  # the caller asked for the pool by model or reasoning_effort
 _DAY_S = 86400
 _TOKEN_TTL_S = 2 * _DAY_S
 
+# KEYS: the share window's slices, oldest first, current last (none without a share budget), then the
+# day's token counter (only for a reasoning call of a key with a token budget).
+# ARGV: share ('' = none), tokens per day ('' = none), reasoning call (1/0), tokens to reserve, slice TTL s,
+# counter TTL s. Returns '' once counted, else the budget that refuses: 'tokens' or 'share'.
+_RESERVE = """
+local n = #KEYS
+local reasoning = ARGV[3] == '1'
+local counter
+if ARGV[2] ~= '' then counter = KEYS[n]; n = n - 1 end
+if reasoning then
+  if counter and tonumber(redis.call('GET', counter) or '0') >= tonumber(ARGV[2]) then return 'tokens' end
+  if ARGV[1] ~= '' then
+    local calls, deep = 0, 0
+    for i = 1, n do
+      local v = redis.call('HMGET', KEYS[i], 't', 'r')
+      calls = calls + tonumber(v[1] or '0')
+      deep = deep + tonumber(v[2] or '0')
+    end
+    local share = tonumber(ARGV[1])
+    local grace = 0
+    if share > 0 then grace = 1 end
+    if deep >= share * calls + grace then return 'share' end
+  end
+end
+if ARGV[1] ~= '' then
+  redis.call('HINCRBY', KEYS[n], 't', 1)
+  if reasoning then redis.call('HINCRBY', KEYS[n], 'r', 1) end
+  redis.call('EXPIRE', KEYS[n], ARGV[5])
+end
+if counter and reasoning then
+  redis.call('INCRBY', counter, ARGV[4])
+  redis.call('EXPIRE', counter, ARGV[6])
+end
+return ''
+"""
+
+# KEYS: the slice that counted the call, the day's token counter. ARGV: calls delta, reasoning calls delta,
+# tokens delta. Counters that expired meanwhile are left alone (never recreated without a TTL).
+_SETTLE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if ARGV[1] ~= '0' then redis.call('HINCRBY', KEYS[1], 't', ARGV[1]) end
+  if ARGV[2] ~= '0' then redis.call('HINCRBY', KEYS[1], 'r', ARGV[2]) end
+end
+if ARGV[3] ~= '0' and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], ARGV[3]) end
+return 1
+"""
+
 
 @dataclass(frozen=True)
-class BudgetState:
-    """Whether a key may use the reasoning pool now, and if not when it may again."""
+class Reservation:
+    """One call counted against a key's budgets until it is settled."""
 
-    allowed: bool
-    retry_after_s: float = 0.0
-    reason: str = ""
+    key: str
+    pool: PoolName
+    bucket: int | None = None  # the share window's slice that counted the call
+    day: str | None = None  # the UTC day whose counter holds the reserved tokens
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a key may not make a reasoning call now, and when it may again."""
+
+    reason: str
+    retry_after_s: float
+    unavailable: bool = False  # the budget could not be read (Redis down): not the key's fault
 
 
 def _utc_day(now: float) -> str:
@@ -55,11 +118,12 @@ class ReasoningBudget:
         clock: Callable[[], float] = time.time,
         cooldown_s: float = 1.0,
     ) -> None:
-        self.client = client
         self.keys = LimitKeys(prefix)
         self.bucket_s = window_s / BUCKETS
         self.clock = clock
         self.guard = FailOpen("reasoning budgets", cooldown_s)
+        self._reserve = client.register_script(_RESERVE)
+        self._settle = client.register_script(_SETTLE)
 
     @classmethod
     def from_config(cls, client: redis.Redis, config: FrontierConfig, **kwargs) -> ReasoningBudget:
@@ -70,85 +134,51 @@ class ReasoningBudget:
         """Whether the key has any reasoning budget at all."""
         return key is not None and (key.reasoning_share_budget is not None or key.reasoning_tokens_per_day is not None)
 
-    def state(self, key: KeyInfo | None) -> BudgetState:
-        """The key's budget now."""
-        if not self.limited(key) or self.guard.skip():
-            return BudgetState(True)
-        assert key is not None
+    def reserve(self, key: KeyInfo, pool: PoolName, tokens: int = 0) -> Reservation | Refusal:
+        """Count one call of ``key`` on ``pool`` (a reasoning call also ``tokens``), or say why not.
+
+        Only reasoning calls are ever refused; light calls are counted for the share window only.
+        """
+        reasoning = pool == "reasoning"
+        share, per_day = key.reasoning_share_budget, key.reasoning_tokens_per_day
+        if share is None and not reasoning:
+            return Reservation(key.name, pool)
         now = self.clock()
-        try:
-            with self.client.pipeline(transaction=False) as pipe:
-                if key.reasoning_tokens_per_day is not None:
-                    pipe.get(self.keys.tokens(key.name, _utc_day(now)))
-                if key.reasoning_share_budget is not None:
-                    current = int(now // self.bucket_s)
-                    for bucket in range(current - BUCKETS + 1, current + 1):
-                        pipe.hmget(self.keys.calls(key.name, bucket), "t", "r")
-                replies = pipe.execute()
-        except REDIS_ERRORS as exc:
-            self.guard.failed(exc)
-            return BudgetState(True)
-        if key.reasoning_tokens_per_day is not None:
-            used = int(replies.pop(0) or 0)
-            if used >= key.reasoning_tokens_per_day:
-                until_midnight = _DAY_S - now % _DAY_S
-                return BudgetState(False, until_midnight, f"{key.reasoning_tokens_per_day} reasoning tokens per day")
-        if key.reasoning_share_budget is not None:
-            calls = sum(int(t or 0) for t, _ in replies)
-            reasoning = sum(int(r or 0) for _, r in replies)
-            grace = 1 if key.reasoning_share_budget > 0 else 0  # lets a key with a share make its first call
-            if reasoning >= key.reasoning_share_budget * calls + grace:
-                next_bucket = self.bucket_s - now % self.bucket_s
-                return BudgetState(False, next_bucket, f"reasoning share {key.reasoning_share_budget:g} of calls")
-        return BudgetState(True)
+        bucket = int(now // self.bucket_s) if share is not None else None
+        day = _utc_day(now) if per_day is not None and reasoning else None
+        keys = [] if bucket is None else [self.keys.calls(key.name, b) for b in range(bucket - BUCKETS + 1, bucket + 1)]
+        if day is not None:
+            keys.append(self.keys.tokens(key.name, day))
+        args = [
+            "" if share is None else repr(float(share)),
+            "" if day is None else str(per_day),
+            int(reasoning),
+            int(tokens),
+            int(self.bucket_s * (BUCKETS + 1)) + 1,
+            _TOKEN_TTL_S,
+        ]
+        answer = self.guard.call(None, self._reserve, keys=keys, args=args)
+        if answer is None:
+            if not reasoning:
+                return Reservation(key.name, pool)
+            return Refusal("the budget cannot be checked now", max(1.0, self.guard.cooldown_s), unavailable=True)
+        answer = answer.decode() if isinstance(answer, bytes) else answer
+        if answer == "tokens":
+            return Refusal(f"{per_day} reasoning tokens per day", _DAY_S - now % _DAY_S)
+        if answer == "share":
+            return Refusal(f"reasoning share {share:g} of calls", self.bucket_s - now % self.bucket_s)
+        return Reservation(key.name, pool, bucket, day, int(tokens) if day is not None else 0)
 
-    def allow_reasoning(self, key: KeyInfo | None) -> bool:
-        """Whether the key may send one more call to the reasoning pool (routed calls go light otherwise)."""
-        return self.state(key).allowed
-
-    def require_reasoning(self, key: KeyInfo | None) -> None:
-        """For explicit reasoning requests: raises FrontierError 429 with Retry-After when over budget."""
-        state = self.state(key)
-        if not state.allowed:
-            assert key is not None
-            raise FrontierError(
-                429,
-                f"reasoning budget of key {key.name!r} exhausted ({state.reason}); use model 'frontier' or "
-                "'frontier-light', or retry later",
-                code="reasoning_budget_exceeded",
-                headers={"Retry-After": str(max(1, math.ceil(state.retry_after_s)))},
-            )
-
-    def apply(self, decision: Decision, key: KeyInfo | None) -> Decision:
-        """The decision within the key's budget: a routed reasoning decision over budget goes light with
-        reason ``budget``; an explicit one (model or reasoning_effort) raises FrontierError 429."""
-        if decision.pool != "reasoning" or not self.limited(key):
-            return decision
-        if decision.reason in EXPLICIT_REASONS:
-            self.require_reasoning(key)
-            return decision
-        if self.allow_reasoning(key):
-            return decision
-        return decision.model_copy(update={"pool": "light", "reason": "budget"})
-
-    def record(self, key: KeyInfo | None, pool: PoolName, tokens: int = 0) -> None:
-        """Count one served call of ``key`` on ``pool`` that used ``tokens`` (prompt + completion)."""
-        if not self.limited(key) or self.guard.skip():
+    def settle(self, reservation: Reservation, *, keep_call: bool, tokens: int | None) -> None:
+        """Close a reservation. ``keep_call`` False gives the call back (it never reached an engine, or the
+        request moved to the other pool); ``tokens`` replaces the reserved tokens (None keeps them)."""
+        calls = 0 if keep_call or reservation.bucket is None else -1
+        deep = calls if reservation.pool == "reasoning" else 0
+        delta = 0 if tokens is None or reservation.day is None else int(tokens) - reservation.tokens
+        if calls == 0 and delta == 0:
             return
-        assert key is not None
-        now = self.clock()
-        try:
-            with self.client.pipeline(transaction=True) as pipe:
-                if key.reasoning_share_budget is not None:
-                    calls = self.keys.calls(key.name, int(now // self.bucket_s))
-                    pipe.hincrby(calls, "t", 1)
-                    if pool == "reasoning":
-                        pipe.hincrby(calls, "r", 1)
-                    pipe.expire(calls, int(self.bucket_s * (BUCKETS + 1)) + 1)
-                if key.reasoning_tokens_per_day is not None and pool == "reasoning" and tokens > 0:
-                    day = self.keys.tokens(key.name, _utc_day(now))
-                    pipe.incrby(day, int(tokens))
-                    pipe.expire(day, _TOKEN_TTL_S)
-                pipe.execute()
-        except REDIS_ERRORS as exc:
-            self.guard.failed(exc)
+        keys = [
+            self.keys.calls(reservation.key, reservation.bucket or 0),
+            self.keys.tokens(reservation.key, reservation.day or ""),
+        ]
+        self.guard.call(None, self._settle, keys=keys, args=[calls, deep, delta])

@@ -1,5 +1,9 @@
 """The router's gatekeeper: API keys, per-key rate limits and reasoning budgets, input limits.
 
+A budget is reserved for the pool a request is about to call (again when overflow or fallback moves it to
+the other pool) and settled when the request ends; while Redis is down a budgeted key gets the light pool
+(routed requests) or 503 (explicit reasoning requests), never an unbudgeted reasoning call.
+
 Redis-backed checks are synchronous redis-py calls bounded by the client's socket timeout; they run
 in a worker thread so the event loop never blocks. Without a Redis client only keys and input
 limits apply.
@@ -8,14 +12,16 @@ limits apply.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from frontier.config import FrontierConfig, PoolName
 from frontier.errors import FrontierError
 from frontier.schemas import ChatCompletionRequest, Decision
-from frontier.security.budget import ReasoningBudget
+from frontier.security.budget import ReasoningBudget, Refusal, Reservation
 from frontier.security.keys import KeyInfo, KeyStore, requires_key
-from frontier.security.limits import check_request_limits, send_error
+from frontier.security.limits import check_request_limits, prompt_bytes, send_error
+from frontier.routing.types import CALLER_REASONS
 from frontier.security.ratelimit import RateLimiter
 
 
@@ -59,20 +65,80 @@ class AccessControl:
         if self.limiter is not None and key is not None:
             await asyncio.to_thread(self.limiter.check_feedback, key)
 
-    async def within_budget(self, decision: Decision, key: KeyInfo | None) -> Decision:
-        """A routed reasoning decision over the key's budget goes light (reason ``budget``); explicit -> 429."""
-        if self.budget is None or decision.pool != "reasoning" or not ReasoningBudget.limited(key):
-            return decision
-        return await asyncio.to_thread(self.budget.apply, decision, key)
+    async def admit_implicit_feedback(self, key: KeyInfo | None) -> bool:
+        """Whether a re-ask (``x-frontier-retry-of``) may count as feedback: it spends the key's feedback rate
+        like a post, and over that rate it is simply not counted (the chat request itself goes on)."""
+        try:
+            await self.admit_feedback(key)
+        except FrontierError:
+            return False
+        return True
+
+    def budgeted(self, key: KeyInfo | None) -> bool:
+        """Whether requests of ``key`` reserve a reasoning budget."""
+        return self.budget is not None and ReasoningBudget.limited(key)
+
+    def reasoning_tokens(self, request: ChatCompletionRequest) -> int:
+        """Tokens a reasoning call of ``request`` may use: its prompt (at about 4 bytes a token) and the
+        completion asked for, else the rest of the context; at most the pool's context."""
+        context = self.config.pools.get("reasoning").max_model_len
+        asked = request.max_completion_tokens or request.max_tokens or context
+        return min(context, math.ceil(prompt_bytes(request) / 4) + asked)
+
+    async def reserve(
+        self,
+        decision: Decision,
+        key: KeyInfo | None,
+        request: ChatCompletionRequest,
+        switching: FrontierError | None = None,
+    ) -> tuple[Decision, Reservation | None]:
+        """Reserve the key's budget for a call on ``decision.pool``: the decision to serve and its reservation.
+
+        Over budget a routed reasoning decision goes light (reason ``budget``) and an explicit one gets 429
+        (503 while the budget cannot be read). When a routed request is leaving its pool after overflow or
+        fallback, ``switching`` is the error that made it leave: that error stands instead.
+        """
+        if not self.budgeted(key):
+            return decision, None
+        assert key is not None and self.budget is not None
+        tokens = self.reasoning_tokens(request) if decision.pool == "reasoning" else 0
+        granted = await asyncio.to_thread(self.budget.reserve, key, decision.pool, tokens)
+        if isinstance(granted, Reservation):
+            return decision, granted
+        if switching is not None:
+            raise switching
+        if decision.reason in CALLER_REASONS:
+            raise over_budget(key, granted)
+        light = decision.model_copy(update={"pool": "light", "reason": "budget"})
+        reservation = await asyncio.to_thread(self.budget.reserve, key, "light")
+        assert isinstance(reservation, Reservation)  # light calls are never refused
+        return light, reservation
+
+    async def settle(self, reservation: Reservation, keep_call: bool, tokens: int | None) -> None:
+        """Close a budget reservation (see ``ReasoningBudget.settle``)."""
+        if self.budget is not None:
+            await asyncio.to_thread(self.budget.settle, reservation, keep_call=keep_call, tokens=tokens)
 
     def check_pool_fit(self, request: ChatCompletionRequest, pool: PoolName) -> None:
         """The request's size against the chosen pool's context length (400 before any engine work)."""
         check_request_limits(request, self.config.limits, max_model_len=self.config.pools.get(pool).max_model_len)
 
-    async def record_usage(self, key: KeyInfo | None, pool: PoolName, tokens: int) -> None:
-        """Count a served call against the key's reasoning budget."""
-        if self.budget is not None and ReasoningBudget.limited(key):
-            await asyncio.to_thread(self.budget.record, key, pool, tokens)
+
+def over_budget(key: KeyInfo, refusal: Refusal) -> FrontierError:
+    """The error for an explicit reasoning request the key's budget refuses: 429, or 503 without Redis."""
+    retry = {"Retry-After": str(max(1, math.ceil(refusal.retry_after_s)))}
+    if refusal.unavailable:
+        return FrontierError(
+            503, "the reasoning budget cannot be checked now; use model 'frontier' or 'frontier-light', or retry",
+            code="budget_unavailable", headers=retry,
+        )  # fmt: skip
+    return FrontierError(
+        429,
+        f"reasoning budget of key {key.name!r} exhausted ({refusal.reason}); use model 'frontier' or "
+        "'frontier-light', or retry later",
+        code="reasoning_budget_exceeded",
+        headers=retry,
+    )
 
 
 class AuthMiddleware:

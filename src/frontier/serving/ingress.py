@@ -208,8 +208,8 @@ class RouterIngress:
 
     @app.get("/readyz")
     async def readyz(self) -> JSONResponse:
-        """Both pools can serve (503 naming the ones that cannot)."""
-        pools = await self.service.readiness()
+        """Both pools can serve (503 naming the ones that cannot), from the last health probe round."""
+        pools = await self.service.health.current()  # no pool call per hit: the probe loop keeps it
         ready = all(state == "ok" for state in pools.values())
         body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "pools": pools}
         if self.online is not None:

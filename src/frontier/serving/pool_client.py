@@ -116,7 +116,7 @@ class ServeLLMPoolClient:
         if _is_error(head) or not isinstance(head, str):
             generator.cancel()
             return PoolResult(response=self._complete_response(head))
-        return PoolResult(chunks=_stream_chunks(items, generator))
+        return PoolResult(chunks=_EngineStream(items, generator))
 
     async def _chat_once(self, engine_request: Any) -> dict[str, Any]:
         from ray.serve.exceptions import BackPressureError
@@ -141,6 +141,28 @@ class ServeLLMPoolClient:
 
 def _is_error(item: Any) -> bool:
     return type(item).__name__ == "ErrorResponse" or (isinstance(item, dict) and "error" in item)
+
+
+class _EngineStream:
+    """The engine's chunks; ``aclose()`` stops the generation even when reading never began (the router
+    closes the stream of a client that left before it)."""
+
+    def __init__(self, first_items: list[Any], generator: Any) -> None:
+        self._generator = generator
+        self._chunks = _stream_chunks(first_items, generator)
+        self._started = False
+
+    def __aiter__(self) -> "_EngineStream":
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        self._started = True
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        if not self._started:
+            self._generator.cancel()  # once started, closing the chunks below cancels it
+        await self._chunks.aclose()
 
 
 async def _stream_chunks(first_items: list[Any], generator: Any) -> AsyncIterator[dict[str, Any]]:

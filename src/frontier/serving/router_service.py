@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +20,8 @@ from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, ChatCompl
 from frontier.security.keys import KeyInfo
 from frontier.serving.access import AccessControl
 from frontier.serving.admission import admit, off_loop
+from frontier.serving.health import PoolHealth
+from frontier.serving.holdings import Holdings
 from frontier.serving.metrics import Metrics, NullMetrics
 from frontier.serving.online import OnlineRouting
 from frontier.serving.pool_client import PoolClient, PoolResult, PoolSaturated, PoolUnavailable
@@ -27,7 +30,6 @@ from frontier.serving.pools import engine_model_id
 
 PUBLIC_POOL_MODEL: dict[PoolName, str] = {pool: model for model, pool in POOL_MODELS.items()}
 OTHER_POOL: dict[PoolName, PoolName] = {"light": "reasoning", "reasoning": "light"}
-RETRY_PROBE_TIMEOUT_S = 1.0
 RETRY_OF_HEADER = "x-frontier-retry-of"
 
 
@@ -85,9 +87,7 @@ class RouterService:
         self.online = online
         self.started_at = int(time.time())
         self.inflight: dict[PoolName, int] = {name: 0 for name in pools}
-        self.healthy: dict[PoolName, bool] = {name: True for name in pools}
-        self._last_answer: dict[PoolName, float] = {name: 0.0 for name in pools}
-        self._probe_task: asyncio.Task | None = None
+        self.health = PoolHealth(pools, config.server)
 
     def models(self) -> ModelList:
         """The public models: the routed one and one per pool."""
@@ -119,17 +119,26 @@ class RouterService:
         ``headers`` may carry a W3C ``traceparent`` (parent of the request span) and ``x-frontier-retry-of``
         (an earlier completion this request re-asks, implicit feedback on it).
         """
-        self._ensure_health_probe()
+        self.health.ensure_probing()
         trace = self.tracer.start(request, headers)
+        held = Holdings(self._add_inflight, self.access, key, request)
         try:
-            return await self._chat(request, key, trace, (headers or {}).get(RETRY_OF_HEADER))
+            return await self._chat(request, key, trace, (headers or {}).get(RETRY_OF_HEADER), held)
         except BaseException as exc:
             trace.end(error=exc, status_code=exc.status_code if isinstance(exc, FrontierError) else 500)
+            await held.release()
             raise
 
     async def _chat(
-        self, request: ChatCompletionRequest, key: KeyInfo | None, trace: RequestTrace, retry_of: str | None
+        self,
+        request: ChatCompletionRequest,
+        key: KeyInfo | None,
+        trace: RequestTrace,
+        retry_of: str | None,
+        held: Holdings,
     ) -> ChatOutcome:
+        """The request's work; what it takes goes into ``held``, released by ``chat`` on an error, here once a
+        whole response is built, and by the stream relay (which owns it from its first event) otherwise."""
         admit(request, self.config)
         if request.frontier is not None and None not in (request.frontier.reasoning_share, request.frontier.price_weight):
             raise FrontierError(400, "set at most one of frontier.reasoning_share and frontier.price_weight", param="frontier")
@@ -139,9 +148,8 @@ class RouterService:
         with trace.routing():
             decision, context = await off_loop(self._decide, request)
             trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
-        if self.access is not None:
-            decision = await self.access.within_budget(decision, key)
-        decision = self._overflow_if_busy(decision, routed)
+        # The budget applies to the pool that will be called, after overflow (and again on any later switch).
+        decision = await held.reserve(self._overflow_if_busy(decision, routed))
         if self.access is not None:
             self.access.check_pool_fit(request, decision.pool)
         engine_request = request.model_dump(exclude_unset=True, exclude={"frontier", "reasoning_effort"})
@@ -149,13 +157,14 @@ class RouterService:
         if request.stream:
             # Usage is always asked of the engine so the final chunk can carry the cost.
             engine_request["stream_options"] = {**engine_request.get("stream_options", {}), "include_usage": True}
-        result, decision = await self._call_with_fallback(decision, engine_request, routed, trace)
+        result, decision = await self._call_with_fallback(decision, engine_request, routed, trace, held)
         trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
         self.metrics.observe_decision(decision, routed=routed)
+        if context is not None and _client_knob(request):
+            context = dataclasses.replace(context, routed_by_policy=False)  # one client's knob must not steer all
         completion_id = await self._log_decision(decision, context, key, retry_of)
         headers = decision.headers()
         if result.response is not None:
-            self._add_inflight(decision.pool, -1)
             body = result.response
             body["id"] = completion_id or body.get("id")
             body["model"] = PUBLIC_POOL_MODEL[decision.pool]
@@ -163,14 +172,13 @@ class RouterService:
             trace.observe_response(body)
             trace.end(status_code=200)
             self._observe_response(decision, trace, body.get("usage"), "ok")
-            await self._record_usage(key, decision.pool, body.get("usage"))
+            await held.release(body.get("usage"))
             return ChatOutcome(decision=decision, headers=headers, body=body)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return ChatOutcome(
-            decision=decision,
-            headers=headers,
-            stream=self._annotate_stream(result.chunks, decision, include_usage, key, trace, completion_id),
-        )
+        stream = self._relay(held, decision, include_usage, trace, completion_id)
+        # Started here, so that even a stream the client never reads is closed (when dropped) and releases.
+        first = await anext(stream)
+        return ChatOutcome(decision=decision, headers=headers, stream=_prepend(first, stream))
 
     async def _log_decision(
         self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, retry_of: str | None
@@ -179,7 +187,8 @@ class RouterService:
         if self.online is None:
             return None
         if retry_of and decision.pool == "reasoning" and decision.reason in ("explicit", "effort"):
-            await self.online.implicit_retry(retry_of, key)
+            if self.access is None or await self.access.admit_implicit_feedback(key):
+                await self.online.implicit_retry(retry_of, key)
         return await self.online.record(context, decision, key) if context is not None else None
 
     def _observe_response(self, decision: Decision, trace: RequestTrace, usage: dict[str, Any] | None, outcome: str) -> None:
@@ -194,10 +203,6 @@ class RouterService:
         self.inflight[pool] += delta
         self.metrics.set_inflight(pool, self.inflight[pool])
 
-    async def _record_usage(self, key: KeyInfo | None, pool: PoolName, usage: dict[str, Any] | None) -> None:
-        if self.access is not None and usage:
-            await self.access.record_usage(key, pool, int(usage.get("total_tokens") or 0))
-
     def _overflow_if_busy(self, decision: Decision, routed: bool) -> Decision:
         """Move a policy decision to the other pool when its pool is busy or unhealthy."""
         other = OTHER_POOL[decision.pool]
@@ -208,84 +213,71 @@ class RouterService:
     def _busy(self, pool: PoolName) -> bool:
         """Too many requests in flight from this router, or the pool is unhealthy."""
         bound = self.config.pools.get(pool).overflow_inflight
-        return not self.healthy[pool] or (bound is not None and self.inflight[pool] >= bound)
-
-    def _ensure_health_probe(self) -> None:
-        if self._probe_task is None or self._probe_task.done():
-            self._probe_task = asyncio.get_running_loop().create_task(self._probe_forever())
-
-    async def _probe_forever(self) -> None:
-        """Keep ``healthy`` current; two failed probes in a row (no live replica, stuck engine) mark a pool down."""
-        server = self.config.server
-        failures = {pool: 0 for pool in self.pools}
-        while True:
-            started = time.monotonic()
-            states = await self.readiness(timeout_s=server.health_probe_timeout_s)
-            for pool, state in states.items():
-                # A slow probe of a pool that answered requests meanwhile is load, not ill health.
-                serving = self._last_answer[pool] >= started
-                failures[pool] = 0 if state == "ok" or serving else failures[pool] + 1
-                if failures[pool] == 0:
-                    self.healthy[pool] = True
-                elif failures[pool] >= 2:
-                    self.healthy[pool] = False
-            await asyncio.sleep(server.health_probe_interval_s)
-
-    async def _has_live_replica(self, pool: PoolName) -> bool:
-        try:
-            await asyncio.wait_for(self.pools[pool].check_health(), timeout=RETRY_PROBE_TIMEOUT_S)
-            return True
-        except Exception:  # noqa: BLE001 - no answer in time means no replica to retry on
-            self.healthy[pool] = False
-            return False
+        return not self.health.healthy[pool] or (bound is not None and self.inflight[pool] >= bound)
 
     async def _call_with_fallback(
-        self, decision: Decision, engine_request: dict[str, Any], routed: bool, trace: RequestTrace
+        self, decision: Decision, engine_request: dict[str, Any], routed: bool, trace: RequestTrace, held: Holdings
     ) -> tuple[PoolResult, Decision]:
         """Call the chosen pool; before any output, retry once on another replica, then (routed only) the other pool.
 
         A saturated pool (429) is not retried: a routed request overflows to the other pool at once. The
         retry happens only if a replica of the pool still answers a quick probe, so a request never waits for
-        a replacement replica. Explicit-pool requests never change pool: they get the 429/503.
+        a replacement replica. Explicit-pool requests never change pool: they get the 429/503. The key's
+        budget is reserved again for the other pool; where it refuses, the pool's error stands.
         """
-        other = OTHER_POOL[decision.pool]
         try:
-            return await self._call(decision.pool, engine_request, trace), decision
-        except PoolSaturated:
+            return await self._call(decision.pool, engine_request, trace, held), decision
+        except PoolSaturated as exc:
             if not routed:
                 raise
-            overflow = decision.model_copy(update={"pool": other, "reason": "overflow"})
-            return await self._call(other, engine_request, trace), overflow
-        except PoolUnavailable:
-            if await self._has_live_replica(decision.pool):
+            return await self._switch(decision, "overflow", exc, engine_request, trace, held)
+        except PoolUnavailable as exc:
+            error: FrontierError = exc
+            if await self.health.has_live_replica(decision.pool):
                 try:
-                    return await self._call(decision.pool, engine_request, trace), decision
-                except (PoolUnavailable, PoolSaturated):
+                    return await self._call(decision.pool, engine_request, trace, held), decision
+                except (PoolUnavailable, PoolSaturated) as retry_exc:
                     if not routed:
                         raise
+                    error = retry_exc
             elif not routed:
                 raise
-        fallback = decision.model_copy(update={"pool": other, "reason": "fallback"})
-        return await self._call(other, engine_request, trace), fallback
+        return await self._switch(decision, "fallback", error, engine_request, trace, held)
 
-    async def _call(self, pool: PoolName, engine_request: dict[str, Any], trace: RequestTrace) -> PoolResult:
-        """One pool call up to its first output; counts the request in flight until it ends."""
+    async def _switch(
+        self,
+        decision: Decision,
+        reason: str,
+        error: FrontierError,
+        engine_request: dict[str, Any],
+        trace: RequestTrace,
+        held: Holdings,
+    ) -> tuple[PoolResult, Decision]:
+        moved = decision.model_copy(update={"pool": OTHER_POOL[decision.pool], "reason": reason})
+        moved = await held.reserve(moved, switching=error)
+        return await self._call(moved.pool, engine_request, trace, held), moved
+
+    async def _call(
+        self, pool: PoolName, engine_request: dict[str, Any], trace: RequestTrace, held: Holdings
+    ) -> PoolResult:
+        """One pool call up to its first output; the request holds the pool's in-flight slot until it ends."""
         request = {**engine_request, "model": engine_model_id(pool)}
-        self._add_inflight(pool, 1)
+        held.occupy(pool)
         trace.start_pool_call(pool, request["model"])
         try:
             result = await asyncio.wait_for(self.pools[pool].chat(request), timeout=self.config.server.request_timeout_s)
-            self._last_answer[pool] = time.monotonic()
-            return result
         except asyncio.TimeoutError:
-            self._add_inflight(pool, -1)
             error = FrontierError(504, f"the {pool} pool did not answer in time", code="timeout")
+            held.vacate(error)
             trace.end_pool_call(error)
             raise error from None
         except BaseException as exc:
-            self._add_inflight(pool, -1)
+            held.vacate(exc)
             trace.end_pool_call(exc)
             raise
+        held.answered(result.chunks)
+        self.health.answered(pool)
+        return result
 
     def _decision_body(self, decision: Decision, usage: dict[str, Any] | None) -> dict[str, Any]:
         pool_config = self.config.pools.get(decision.pool)
@@ -301,18 +293,14 @@ class RouterService:
             "estimated_cost_usd": pool_config.estimated_cost_usd(prompt_tokens, completion_tokens),
         }
 
-    async def _annotate_stream(
-        self,
-        chunks: AsyncIterator[dict[str, Any]],
-        decision: Decision,
-        include_usage: bool,
-        key: KeyInfo | None,
-        trace: RequestTrace,
-        completion_id: str | None,
+    async def _relay(
+        self, held: Holdings, decision: Decision, include_usage: bool, trace: RequestTrace, completion_id: str | None
     ) -> AsyncIterator[str]:
+        """The client's stream; however it ends, it ends the trace and releases what the request holds."""
+        assert held.chunks is not None
         outcome, error = "cancelled", None  # stays so if the client goes away
         try:
-            async for event in self._stream_events(chunks, decision, include_usage, key, trace, completion_id):
+            async for event in self._stream_events(held.chunks, decision, include_usage, trace, completion_id):
                 if event.startswith('data: {"error"'):
                     outcome = "error"
                 yield event
@@ -326,13 +314,13 @@ class RouterService:
         finally:
             trace.end(error=error, status_code=200)
             self._observe_response(decision, trace, trace.usage, outcome)
+            await held.release(trace.usage)  # the engine's usage if it came, even to a client gone before the end
 
     async def _stream_events(
         self,
         chunks: AsyncIterator[dict[str, Any]],
         decision: Decision,
         include_usage: bool,
-        key: KeyInfo | None,
         trace: RequestTrace,
         completion_id: str | None,
     ) -> AsyncIterator[str]:
@@ -340,7 +328,7 @@ class RouterService:
         last: dict[str, Any] | None = None
         usage: dict[str, Any] | None = None
         try:
-            async for chunk in self._count_until_done(decision.pool, chunks):
+            async for chunk in chunks:
                 if "error" in chunk:
                     yield sse({"error": chunk["error"]})
                     return
@@ -370,28 +358,29 @@ class RouterService:
         if include_usage and usage is not None:
             final["usage"] = usage
         final["frontier"] = self._decision_body(decision, usage)
-        await self._record_usage(key, decision.pool, usage)
         yield sse(final)
         yield sse("[DONE]")
 
-    async def _count_until_done(
-        self, pool: PoolName, chunks: AsyncIterator[dict[str, Any]]
-    ) -> AsyncIterator[dict[str, Any]]:
-        try:
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            self._add_inflight(pool, -1)
+    @property
+    def healthy(self) -> dict[PoolName, bool]:
+        """Whether each pool gets routed traffic (kept by the health probe)."""
+        return self.health.healthy
 
-    async def readiness(self, timeout_s: float = 5.0) -> dict[str, str]:
-        """``ok`` or an error string per pool."""
+    async def readiness(self, timeout_s: float = 5.0) -> dict[PoolName, str]:
+        """Probe every pool now: ``ok`` or an error string per pool."""
+        return await self.health.readiness(timeout_s)
 
-        async def probe(name: PoolName) -> tuple[str, str]:
-            try:
-                await asyncio.wait_for(self.pools[name].check_health(), timeout=timeout_s)
-                return name, "ok"
-            except Exception as exc:  # noqa: BLE001 - any failure means not ready
-                return name, f"unavailable: {type(exc).__name__}"
 
-        results = await asyncio.gather(*(probe(name) for name in self.pools))
-        return dict(results)
+def _client_knob(request: ChatCompletionRequest) -> bool:
+    """Whether the request sets its own cost knob (``frontier.reasoning_share`` or ``price_weight``)."""
+    knob = request.frontier
+    return knob is not None and (knob.reasoning_share is not None or knob.price_weight is not None)
+
+
+async def _prepend(first: str, rest: AsyncGenerator[str, None]) -> AsyncIterator[str]:
+    try:
+        yield first
+        async for item in rest:
+            yield item
+    finally:
+        await rest.aclose()
