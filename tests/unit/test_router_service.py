@@ -319,3 +319,35 @@ async def test_no_retry_on_a_pool_without_a_live_replica():
     with pytest.raises(FrontierError) as info:
         await service.chat(_light_request(model="frontier-light"))
     assert info.value.status_code == 503 and pools["reasoning"].requests[-1]["model"] != "frontier-light-engine"
+
+
+def test_the_server_and_a_simulator_make_the_same_decisions_on_the_same_requests_and_state():
+    """The served decision is Router.decide on the request's features: a replay (features from the prompt)
+    against the same live state and seed decides, explores and scores exactly alike."""
+    import numpy as np
+
+    from frontier.routing.features import features_from_prompt
+    from frontier.routing.online import Posterior
+    from frontier.routing.types import StatsSnapshot
+
+    config = CONFIG.model_copy(update={"router": CONFIG.router.model_copy(update={"reasoning_share": 0.4})})
+    server_router, simulator = build_router(config), build_router(config)
+    dim = server_router.feature_map.dim
+    post = Posterior(np.random.default_rng(0).normal(0, 0.3, 2 * dim), np.eye(2 * dim) * 2.0)
+    live = StatsSnapshot(version=9, values={"evidence": 3.0, "threshold": 0.52},
+                         params={"mean": post.mean, "cov": post.cov},
+                         labels={"feature_map": server_router.feature_map.fingerprint})  # fmt: skip
+
+    class Live:
+        def snapshot(self):
+            return live
+
+    service = RouterService(config, server_router, {"light": FakePool(), "reasoning": FakePool()}, stats=Live())
+    prompts = [f"Question {i}: what is {i} * {i + 3}? Think it through." if i % 2 else f"hello number {i}"
+               for i in range(300)]  # fmt: skip
+    served = [service._decide(_request(messages=[{"role": "user", "content": p}])) for p in prompts]
+    replayed = [simulator.decide(features_from_prompt(p), live, simulator.rule.operator_knob) for p in prompts]
+    assert [d for d, _ in served] == [r.decision for r in replayed]
+    assert [c.propensity for _, c in served] == [r.context.propensity for r in replayed]
+    assert {d.reason for d, _ in served} == {"policy", "explore"}  # exploration happened, and agreed
+    assert all(d.threshold == 0.52 and d.policy_version.endswith("+online-9") for d, _ in served)

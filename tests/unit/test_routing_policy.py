@@ -176,3 +176,35 @@ def test_heuristic_router_scores_in_batch_equal_its_decisions():
     x = np.stack([router.scorer.featurize(f) for f in features])
     single = [router.decide(f, STATS, KNOB).decision.score for f in features]
     np.testing.assert_allclose(router.scores(x, STATS), single, rtol=0, atol=1e-12)
+
+
+def test_decisions_show_the_same_wire_strings_in_headers_json_and_metrics_labels():
+    import json
+
+    from frontier.schemas import Decision
+
+    routed = _router().decide(features_from_prompt(HARD), STATS, KNOB).decision
+    assert isinstance(routed.pool, Pool) and isinstance(routed.reason, Reason)
+    headers = routed.headers()
+    assert (headers["x-frontier-pool"], headers["x-frontier-reason"]) == ("reasoning", "policy")
+    assert all(type(v.encode("latin-1")) is bytes for v in headers.values())
+    body = json.loads(json.dumps(routed.model_dump()))
+    assert (body["pool"], body["reason"]) == ("reasoning", "policy")
+    moved = Decision.model_validate({**routed.model_dump(mode="json"), "pool": "light", "reason": "overflow"})
+    assert (str(moved.pool), str(moved.reason)) == ("light", "overflow") and moved.reason is Reason.OVERFLOW
+    with pytest.raises(ValueError):
+        Decision(pool="medium", reason="policy", policy_version="x")
+
+
+def test_the_routing_package_needs_neither_redis_nor_ray():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import frontier.routing
+
+    modules = sorted(p.stem for p in Path(frontier.routing.__file__).parent.glob("*.py") if p.stem != "__init__")
+    code = (f"import sys\nfor m in {modules!r}: __import__('frontier.routing.' + m)\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] in ('redis', 'ray')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
