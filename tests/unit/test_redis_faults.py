@@ -326,3 +326,23 @@ def test_a_replica_starts_with_redis_down_and_reports_it_until_redis_comes(tmp_p
             assert "frontier_redis_up 1.0" in text and "frontier_feedback_backlog 0.0" in text
     finally:
         online.stop()
+
+
+def test_a_hung_worker_reports_stalled():
+    from frontier.feedback.worker import Worker
+
+    release, steps = threading.Event(), []
+
+    def step():
+        steps.append(1)
+        if len(steps) > 1:
+            release.wait(10)  # hangs after one good step
+
+    stop = threading.Event()
+    worker = Worker("w", step, stall_after_s=0.1).start(stop)
+    try:
+        wait_for(lambda: worker.status()["state"] == "stalled", "the hung worker to report stalled")
+    finally:
+        stop.set()
+        release.set()
+        worker.thread.join(timeout=5)

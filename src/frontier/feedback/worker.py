@@ -30,6 +30,7 @@ class Worker:
         on_error: Callable[[Exception], None] | None = None,
         interval_s: float = 0.0,
         backoff_s: tuple[float, float] = (0.1, 5.0),
+        stall_after_s: float = 60.0,
     ) -> None:
         self.name = name
         self.step = step
@@ -37,6 +38,7 @@ class Worker:
         self.on_error = on_error
         self.interval_s = interval_s
         self.backoff_s = backoff_s
+        self.stall_after_s = stall_after_s
         self.healthy = False
         self.last_error: str | None = None
         self.restarts = 0
@@ -84,11 +86,15 @@ class Worker:
         return self.thread is not None and self.thread.is_alive()
 
     def status(self) -> dict[str, Any]:
-        """``state`` is ok, starting (no step done yet) or failing; ``restarts`` counts failures."""
+        """``state`` is ok, starting (no step done yet), failing, or stalled (no step has finished for
+        ``stall_after_s``: a hung thread); ``restarts`` counts failures."""
         state = "ok" if self.healthy else ("failing" if self.last_error else "starting")
         out: dict[str, Any] = {"state": state, "restarts": self.restarts}
         if self.last_error:
             out["error"] = self.last_error
         if self.last_ok is not None:
-            out["last_ok_s_ago"] = round(time.monotonic() - self.last_ok, 3)
+            ago = time.monotonic() - self.last_ok
+            out["last_ok_s_ago"] = round(ago, 3)
+            if state == "ok" and (ago > self.stall_after_s or not self.alive):
+                out["state"] = "stalled"
         return out
