@@ -43,6 +43,10 @@ INT64 = 2**63
 
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _TOKEN_ID_RE = re.compile("[0-9]{1,10}")
+_ENGINE_TEMPLATE_ARGS = frozenset(
+    {"chat_template", "messages", "conversation", "tools", "documents", "add_generation_prompt",
+     "continue_final_message", "tokenize"}
+)
 
 
 def _where(path: tuple[Any, ...]) -> str:
@@ -75,7 +79,9 @@ def check_json_bounds(value: Any, max_depth: int, max_values: int) -> None:
             continue
         for key, child in item.items():
             if _SURROGATE_RE.search(key):
-                raise PydanticCustomError("lone_surrogate", "{where}: lone UTF-16 surrogate in a key", {"where": _where(path)})
+                raise PydanticCustomError(
+                    "lone_surrogate", "{where}: lone UTF-16 surrogate in a key", {"where": _where(path)}
+                )
             stack.append((child, (*path, key)))
 
 
@@ -106,6 +112,7 @@ JsonSchema = Annotated[dict[str, Any], AfterValidator(_bounded_schema)]
 ContentPart = Annotated[dict[str, Any], AfterValidator(_content_part)]
 StopString = Annotated[str, Field(max_length=MAX_STOP_CHARS)]
 ShortKey = Annotated[str, Field(max_length=64)]
+TemplateSwitch = Annotated[str, Field(pattern="^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 TemplateValue = Name | bool | int | float | None
 # Not sent to the pools (OpenAI fields they do not use); accepted so that OpenAI clients keep working.
 NOT_FORWARDED: Any = Field(None, exclude=True)
@@ -246,7 +253,7 @@ class ChatCompletionRequest(_Body):
     stop_token_ids: (
         Annotated[list[Annotated[int, Field(ge=0, lt=2**31)]], Field(max_length=MAX_STOP_TOKEN_IDS)] | None
     ) = None
-    chat_template_kwargs: Annotated[dict[ShortKey, TemplateValue], Field(max_length=16)] | None = None
+    chat_template_kwargs: Annotated[dict[TemplateSwitch, TemplateValue], Field(max_length=16)] | None = None
     user: Name | None = NOT_FORWARDED
     metadata: Annotated[dict[ShortKey, Annotated[str, Field(max_length=512)]], Field(max_length=16)] | None = (
         NOT_FORWARDED
@@ -258,10 +265,14 @@ class ChatCompletionRequest(_Body):
     frontier: RoutingOptions | None = Field(None, description="Frontier routing options (not sent to the engine).")
 
     @model_validator(mode="after")
-    def _no_client_template(self) -> ChatCompletionRequest:
-        # A template in the request would make the engine render client-written Jinja.
-        if self.chat_template_kwargs and "chat_template" in self.chat_template_kwargs:
-            raise PydanticCustomError("not_allowed", "chat_template_kwargs.chat_template is not accepted")
+    def _template_switches_only(self) -> ChatCompletionRequest:
+        # Switches such as enable_thinking only: not a client-written template (Jinja the engine would render)
+        # nor the variables the engine itself passes to the template.
+        taken = set(self.chat_template_kwargs or ()) & _ENGINE_TEMPLATE_ARGS
+        if taken:
+            raise PydanticCustomError(
+                "not_allowed", "chat_template_kwargs may not set {keys}", {"keys": ", ".join(sorted(taken))}
+            )
         return self
 
 

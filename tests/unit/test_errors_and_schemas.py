@@ -59,6 +59,14 @@ def test_openai_fields_the_pools_do_not_use_are_accepted_and_not_forwarded():
     assert forwarded["messages"][0] == {"role": "assistant", "content": "hi"}  # echoed response fields dropped
 
 
+def test_chat_template_kwargs_carry_switches_not_templates():
+    request = ChatCompletionRequest.model_validate(_body(chat_template_kwargs={"enable_thinking": False}))
+    assert request.model_dump(exclude_unset=True)["chat_template_kwargs"] == {"enable_thinking": False}
+    for taken in ("chat_template", "tools", "add_generation_prompt"):
+        with pytest.raises(ValidationError, match=f"may not set {taken}"):
+            ChatCompletionRequest.model_validate(_body(chat_template_kwargs={taken: "{{ 7 * 7 }}"}))
+
+
 def test_response_format_schema_is_forwarded_under_its_wire_name():
     fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True}}
     forwarded = ChatCompletionRequest.model_validate(_body(response_format=fmt)).model_dump(exclude_unset=True)
@@ -70,6 +78,7 @@ def test_response_format_schema_is_forwarded_under_its_wire_name():
     [
         ({"some_new_field": 1}, "some_new_field"),
         ({"chat_template": "{{ 7 * 7 }}"}, "chat_template"),
+        ({"chat_template_kwargs": {"x y": True}}, "chat_template_kwargs"),
         ({"frontier": {"price_weight": float("inf")}}, "frontier.price_weight"),
         ({"frontier": {"reasoning_share": float("nan")}}, "frontier.reasoning_share"),
         ({"temperature": float("inf")}, "temperature"),

@@ -1,11 +1,13 @@
 """API keys: generation, hashing, the key store and the config entries it is built from."""
 
+import argparse
 import json
 
 import pytest
 from pydantic import ValidationError
 
 from frontier.config import ApiKeyEntry, AuthConfig, ConfigError, FrontierConfig, load_config
+from frontier.cli import serve as serve_cli
 from frontier.errors import FrontierError
 from frontier.security.keys import (
     API_KEYS_ENV,
@@ -17,6 +19,7 @@ from frontier.security.keys import (
     load_env_entries,
     requires_key,
 )
+from frontier.serving.access import AccessControl
 
 KEY_A = generate_key()
 KEY_B = generate_key()
@@ -82,6 +85,50 @@ def test_no_keys_means_authentication_off_and_a_loud_warning():
     assert store.authenticate("Bearer anything") is None
     assert "AUTHENTICATION IS OFF" in store.startup_warning()
     assert _store().startup_warning() is None
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "[]", " [ ] "])
+def test_a_key_source_that_is_set_but_holds_no_key_refuses_to_start(raw, monkeypatch):
+    with pytest.raises(ConfigError, match="holds no key"):
+        load_env_entries({API_KEYS_ENV: raw})
+    # The replica builds its keys the same way: it fails to start rather than serve without authentication.
+    monkeypatch.setenv(API_KEYS_ENV, raw)
+    with pytest.raises(ConfigError, match="holds no key"):
+        AccessControl.from_config(load_config(), redis_client=None)
+    assert load_env_entries({}) == []  # unset: no keys from the environment (authentication off, said loudly)
+
+
+def test_serve_refuses_to_start_with_an_empty_key_source(monkeypatch, capsys):
+    monkeypatch.setattr("frontier.serving.pools.resolve_pool_model", lambda name, pool: "model")
+    monkeypatch.setattr(serve_cli, "LocalStack", None)  # nothing may be started
+    monkeypatch.setenv(API_KEYS_ENV, "[]")
+    assert serve_cli.run(argparse.Namespace(config=None, host=None, port=None)) == 2
+    assert f"{API_KEYS_ENV} is set but holds no key" in capsys.readouterr().err
+
+
+def test_the_key_list_reaches_replicas_on_an_existing_ray_cluster(monkeypatch):
+    entries = json.dumps([{"name": "helm", "sha256": hash_key(KEY_B)}])
+    assert serve_cli.replica_runtime_env({API_KEYS_ENV: entries}) == {"env_vars": {API_KEYS_ENV: entries}}
+    assert serve_cli.replica_runtime_env({}) == {}
+    monkeypatch.setenv(API_KEYS_ENV, entries)
+    data = load_config().model_dump()
+    data["server"]["ray_address"] = "ray://cluster:10001"
+    stack = serve_cli.LocalStack(FrontierConfig.model_validate(data))
+    inits = []
+
+    class Stop(Exception):
+        pass
+
+    def init(**kwargs):
+        inits.append(kwargs)
+        raise Stop  # what ray.init was given is all this test needs
+
+    monkeypatch.setattr(stack.redis, "start", lambda: "redis://127.0.0.1:1")
+    monkeypatch.setattr("ray.init", init)
+    monkeypatch.setattr(serve_cli, "port_is_free", lambda host, port: True)
+    with pytest.raises(Stop):
+        stack.start()
+    assert inits == [{"address": "ray://cluster:10001", "runtime_env": {"env_vars": {API_KEYS_ENV: entries}}}]
 
 
 @pytest.mark.parametrize(

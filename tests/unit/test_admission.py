@@ -1,0 +1,103 @@
+"""Admission: size checks before any featurising; the routing decision off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from frontier.errors import FrontierError
+from frontier.schemas import ChatCompletionRequest
+from frontier.serving.admission import admit, parse_chat_body
+from tests.support.asgi_app import client, pool_contexts, router_app
+from tests.support.hostile import CHAT_PATH, chat_body, encode
+
+# light: 1,024 tokens (32 KB of prompt at 32 bytes per token); reasoning: 16,384 tokens (512 KB).
+CONFIG = pool_contexts(1024, 16_384)
+PROMPT_64KB = "x" * 65_536
+
+
+def _recording_decisions(service):
+    """Make ``service`` record the thread of every routing decision it computes."""
+    threads = []
+    decide = service._decide
+
+    def recorded(request):
+        threads.append(threading.current_thread().name)
+        return decide(request)
+
+    service._decide = recorded
+    return threads
+
+
+@pytest.mark.parametrize(
+    "model,fits", [("frontier-light", False), ("frontier-reasoning", True), ("frontier", True)]
+)
+def test_a_prompt_is_measured_against_the_largest_context_it_could_be_served_with(model, fits):
+    request = ChatCompletionRequest.model_validate(chat_body(PROMPT_64KB, model))
+    if fits:
+        admit(request, CONFIG)
+        return
+    with pytest.raises(FrontierError) as info:
+        admit(request, CONFIG)
+    assert info.value.status_code == 400 and info.value.code == "context_length_exceeded"
+
+
+def test_tool_definitions_count_with_the_prompt():
+    tools = [{"type": "function", "function": {"name": f"f{i}", "description": "d" * 16_000}} for i in range(40)]
+    request = ChatCompletionRequest.model_validate(chat_body("hi", tools=tools))
+    with pytest.raises(FrontierError) as info:
+        admit(request, CONFIG)
+    assert info.value.param == "tools" and info.value.code == "context_length_exceeded"
+    admit(ChatCompletionRequest.model_validate(chat_body("hi", tools=tools[:2])), CONFIG)
+
+
+def test_more_messages_than_the_configured_limit_are_refused():
+    request = ChatCompletionRequest.model_validate(
+        {"model": "frontier", "messages": [{"role": "user", "content": "x"}] * (CONFIG.limits.max_messages + 1)})
+    with pytest.raises(FrontierError) as info:
+        admit(request, CONFIG)
+    assert info.value.code == "too_many_messages"
+
+
+async def test_an_oversized_prompt_is_refused_before_any_featurising():
+    app, service = router_app(CONFIG)
+    decisions = _recording_decisions(service)
+    async with client(app) as http:
+        refused = await http.post(CHAT_PATH, content=encode(chat_body(PROMPT_64KB, "frontier-light")))
+        served = await http.post(CHAT_PATH, content=encode(chat_body(PROMPT_64KB, "frontier-reasoning")))
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "context_length_exceeded"
+    assert served.status_code == 200 and len(decisions) == 1
+
+
+async def test_the_decision_runs_off_the_event_loop_which_keeps_answering():
+    app, service = router_app(CONFIG)
+    decisions = _recording_decisions(service)
+    entered, release = threading.Event(), threading.Event()
+    decide = service._decide
+
+    def held(request):
+        entered.set()
+        release.wait(30)
+        return decide(request)
+
+    service._decide = held
+    async with client(app) as http:
+        chat = asyncio.create_task(http.post(CHAT_PATH, content=encode(chat_body("hello"))))
+        assert await asyncio.to_thread(entered.wait, 30)
+        # Were the decision on the loop, nothing could answer until it returned.
+        health = await asyncio.wait_for(http.get("/healthz"), timeout=10)
+        assert health.status_code == 200 and not chat.done()
+        release.set()
+        assert (await chat).status_code == 200
+    assert decisions and all(name.startswith("frontier-decide") for name in decisions)
+
+
+def test_parse_errors_are_openai_400s_naming_the_problem():
+    with pytest.raises(FrontierError) as info:
+        parse_chat_body(b'{"model": "frontier", "messages": [{"role": "user", "content": "x"}], "n": 1e309}')
+    assert info.value.status_code == 400 and info.value.param == "n"
+    with pytest.raises(FrontierError) as info:
+        parse_chat_body(b"\xff")
+    assert info.value.code == "invalid_json"
