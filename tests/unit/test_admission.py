@@ -9,7 +9,7 @@ import pytest
 
 from frontier.errors import FrontierError
 from frontier.schemas import ChatCompletionRequest
-from frontier.serving.admission import admit, parse_chat_body
+from frontier.serving.admission import admit, parse_body
 from tests.support.asgi_app import client, pool_contexts, router_app
 from tests.support.hostile import CHAT_PATH, chat_body, encode
 
@@ -96,8 +96,8 @@ async def test_the_decision_runs_off_the_event_loop_which_keeps_answering():
 
 def test_parse_errors_are_openai_400s_naming_the_problem():
     with pytest.raises(FrontierError) as info:
-        parse_chat_body(b'{"model": "frontier", "messages": [{"role": "user", "content": "x"}], "n": 1e309}')
+        parse_body(ChatCompletionRequest, b'{"model": "frontier", "messages": [{"role": "user", "content": "x"}], "n": 1e309}')
     assert info.value.status_code == 400 and info.value.param == "n"
     with pytest.raises(FrontierError) as info:
-        parse_chat_body(b"\xff")
+        parse_body(ChatCompletionRequest, b"\xff")
     assert info.value.code == "invalid_json"

@@ -90,6 +90,24 @@ def test_known_500s_are_now_400s(client, raw, message):
     assert response.status_code == 400 and message in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": "\\ud800", "rating": "up"}',
+        b'{"id": "x", "score": NaN}',
+        b'{"id": "x", "rating": "up", "extra": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        encode({"id": "x", "rating": "up", "junk": [0] * 200_000}),
+        b"\xff",
+    ],
+)
+def test_hostile_feedback_bodies_get_400(client, raw):
+    response = client.post("/v1/feedback", content=raw, headers=JSON)
+    assert response_problem(response.status_code, "", response.content) is None
+    assert response.status_code == 400
+    # A valid body gets past parsing (this app has feedback off).
+    assert client.post("/v1/feedback", json={"id": "x", "rating": "up"}).status_code == 404
+
+
 def test_generated_hostile_bodies_never_get_a_5xx(client):
     problems = []
     for raw in hostile_bodies(seed=12, count=400):

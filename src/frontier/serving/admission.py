@@ -3,8 +3,8 @@
 Every step before a request reaches a pool costs time bounded by the body limit, and nothing that can
 take more than about a millisecond runs on the replica's event loop (which also answers ``/healthz``):
 
-1. ``parse_chat_request`` turns the raw body into a ``ChatCompletionRequest`` (JSON parsing, the
-   allowlist and its caps) in a worker thread;
+1. ``parse_request`` turns the raw body into a ``ChatCompletionRequest`` (JSON parsing, the allowlist
+   and its caps) or a ``FeedbackRequest`` in a worker thread;
 2. ``admit`` checks the request's shape and size against the largest context it could be served with,
    before any featurising: a prompt that cannot fit any pool it may go to is refused at once;
 3. ``off_loop`` runs the routing decision (features, embedding, policy) in one dedicated thread, so
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from frontier.config import FrontierConfig
 from frontier.errors import FrontierError, validation_error_to_frontier
@@ -29,21 +29,22 @@ from frontier.schemas import POOL_MODELS, ChatCompletionRequest
 from frontier.security.limits import check_request_limits, prompt_bytes
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 _DECISIONS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frontier-decide")
 
 
-def parse_chat_body(raw: bytes) -> ChatCompletionRequest:
-    """The validated request in ``raw`` (UTF-8 JSON); FrontierError 400 for anything else."""
+def parse_body(model: type[M], raw: bytes) -> M:
+    """The ``model`` in ``raw`` (UTF-8 JSON); FrontierError 400 for anything else."""
     try:
-        return ChatCompletionRequest.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         raise validation_error_to_frontier(exc.errors(include_input=False)) from None
 
 
-async def parse_chat_request(raw: bytes) -> ChatCompletionRequest:
-    """``parse_chat_body`` in a worker thread: a 1 MB body of small JSON values takes tens of milliseconds."""
-    return await asyncio.to_thread(parse_chat_body, raw)
+async def parse_request(model: type[M], raw: bytes) -> M:
+    """``parse_body`` in a worker thread: a 1 MB body of small JSON values takes tens of milliseconds."""
+    return await asyncio.to_thread(parse_body, model, raw)
 
 
 def admit(request: ChatCompletionRequest, config: FrontierConfig) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 from ray import serve
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,7 +22,7 @@ from frontier.security.keys import KeyStore
 from frontier.security.limits import BodySizeLimitMiddleware
 from frontier.security.logs import log_request, request_id
 from frontier.serving.access import KEY_STATE, AuthMiddleware
-from frontier.serving.admission import parse_chat_request
+from frontier.serving.admission import parse_request
 from frontier.serving.metrics import metrics_response
 from frontier.serving.router_service import RouterService
 
@@ -30,14 +31,15 @@ logger = logging.getLogger("frontier.ingress")
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 429, 503, 504)
 }
-# The chat body is parsed off the event loop (admission.parse_chat_request), not by FastAPI; the OpenAPI
-# document still describes it (see openapi_with_chat_body).
-CHAT_REQUEST_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
-    }
-}
+# Request bodies are parsed off the event loop (admission.parse_request), not by FastAPI; the OpenAPI
+# document still describes them (see openapi_with_bodies).
+BODY_MODELS: tuple[type[BaseModel], ...] = (ChatCompletionRequest, FeedbackRequest)
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The route's OpenAPI ``requestBody``: JSON following ``model``."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def error_response(error: FrontierError) -> JSONResponse:
@@ -78,16 +80,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(FrontierError(500, f"internal error: {type(exc).__name__}", error_type="server_error"))
 
 
-def openapi_with_chat_body(target: FastAPI) -> dict[str, Any]:
-    """``target``'s OpenAPI document, with the chat request schema that the chat route refers to."""
+def openapi_with_bodies(target: FastAPI) -> dict[str, Any]:
+    """``target``'s OpenAPI document, with the request body schemas its routes refer to."""
     if target.openapi_schema is None:
         document = get_openapi(
             title=target.title, version=target.version, description=target.description, routes=target.routes
         )
-        schema = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
         components = document.setdefault("components", {}).setdefault("schemas", {})
-        components.update(schema.pop("$defs", {}))
-        components["ChatCompletionRequest"] = schema
+        for model in BODY_MODELS:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            components[model.__name__] = schema
         target.openapi_schema = document
     return target.openapi_schema
 
@@ -103,7 +106,7 @@ app = FastAPI(
     description="OpenAI-compatible router between a light and a reasoning model pool.",
     version="1",
 )
-app.openapi = functools.partial(openapi_with_chat_body, app)  # type: ignore[method-assign]
+app.openapi = functools.partial(openapi_with_bodies, app)  # type: ignore[method-assign]
 install_error_handlers(app)
 
 
@@ -155,13 +158,13 @@ class RouterIngress:
         if self.online is not None:
             self.online.stop()
 
-    @app.post("/v1/chat/completions", responses=ERROR_RESPONSES, openapi_extra=CHAT_REQUEST_BODY)
+    @app.post("/v1/chat/completions", responses=ERROR_RESPONSES, openapi_extra=request_body(ChatCompletionRequest))
     async def chat_completions(self, request: Request) -> Any:
         """OpenAI chat completions, routed between the pools."""
         started = time.perf_counter()
         rid = request_id(request.headers)
         key = getattr(request.state, KEY_STATE, None)
-        body = await parse_chat_request(await request.body())
+        body = await parse_request(ChatCompletionRequest, await request.body())
         try:
             outcome = await self.service.chat(body, key=key, headers=request.headers)
         except FrontierError as exc:
@@ -175,10 +178,11 @@ class RouterIngress:
             return StreamingResponse(outcome.stream, media_type="text/event-stream", headers=outcome.headers)
         return JSONResponse(outcome.body, headers=outcome.headers)
 
-    @app.post("/v1/feedback", status_code=202, responses=ERROR_RESPONSES)
-    async def feedback(self, body: FeedbackRequest, request: Request) -> FeedbackAccepted:
+    @app.post("/v1/feedback", status_code=202, responses=ERROR_RESPONSES, openapi_extra=request_body(FeedbackRequest))
+    async def feedback(self, request: Request) -> FeedbackAccepted:
         """Judge a routed completion (first feedback per id counts); 202 once it is durably queued."""
         key = getattr(request.state, KEY_STATE, None)
+        body = await parse_request(FeedbackRequest, await request.body())
         kind = next((k for k in ("score", "rating", "preferred") if getattr(body, k) is not None), "none")
         if self.online is None:
             raise FrontierError(404, "feedback is disabled on this server (feedback.enabled)", code="feedback_disabled")
