@@ -28,20 +28,14 @@ def trained(tmp_path_factory):
     return load_artifact(tmp / "router"), rows, summary
 
 
-class _Policy:
-    """A learned router deciding offline (no live state), as the old LearnedPolicy did."""
-
-    def __init__(self, artifact, threshold):
-        config = load_config()
-        config = config.model_copy(update={"router": config.router.model_copy(update={"threshold": threshold})})
-        self.router = learned_router(config, artifact, None)
-
-    def decide(self, features, live, knob):
-        return self.router.decide(features, live, knob).decision
+def _router(artifact, threshold=0.5):
+    config = load_config()
+    return learned_router(config.model_copy(update={"router": config.router.model_copy(update={"threshold": threshold})}),
+                          artifact, None)  # fmt: skip
 
 
-def _policy(artifact, threshold=0.5):
-    return _Policy(artifact, threshold)
+def _decide(router, features, knob, live=STATS):
+    return router.decide(features, live, knob).decision
 
 
 def test_fit_logistic_recovers_known_weights():
@@ -82,8 +76,8 @@ def test_priors_set_weights_the_data_cannot_show(trained):
 @pytest.mark.parametrize("share", [0.1, 0.25, 0.5, 0.8])
 def test_share_knob_lands_within_two_points_on_the_calibration_set(trained, share):
     artifact, rows, _ = trained
-    policy = _policy(artifact)
-    decisions = [policy.decide(features_from_prompt(r[0]), STATS, CostKnob(reasoning_share=share)) for r in rows]
+    router = _router(artifact)
+    decisions = [_decide(router, features_from_prompt(r[0]), CostKnob(reasoning_share=share)) for r in rows]
     realised = np.mean([d.pool == "reasoning" for d in decisions])
     assert abs(realised - share) <= 0.02
     assert all(d.threshold == pytest.approx(artifact.threshold_for_share(share)) for d in decisions)
@@ -91,36 +85,36 @@ def test_share_knob_lands_within_two_points_on_the_calibration_set(trained, shar
 
 def test_share_extremes(trained):
     artifact, rows, _ = trained
-    policy = _policy(artifact)
+    router = _router(artifact)
     features = [features_from_prompt(r[0]) for r in rows[:50]]
-    assert all(policy.decide(f, STATS, CostKnob(reasoning_share=0.0)).pool == "light" for f in features)
-    assert all(policy.decide(f, STATS, CostKnob(reasoning_share=1.0)).pool == "reasoning" for f in features)
+    assert all(_decide(router, f, CostKnob(reasoning_share=0.0)).pool == "light" for f in features)
+    assert all(_decide(router, f, CostKnob(reasoning_share=1.0)).pool == "reasoning" for f in features)
 
 
 def test_price_weight_maximises_quality_minus_cost(trained):
     artifact, rows, _ = trained
     pools = load_config().pools
-    policy = _policy(artifact)
+    router = _router(artifact)
     for prompt, *_ in rows[:40]:
         f = features_from_prompt(prompt)
         p_light, p_reason = artifact.scorer.probabilities(f)
         for lam in (0.0, 5.0, 20.0, 1e6):
             extra = extra_reasoning_cost_usd(pools, f.prompt_chars)
             expected = "reasoning" if p_reason - lam * extra > p_light else "light"
-            decision = policy.decide(f, STATS, CostKnob(price_weight=lam))
+            decision = _decide(router, f, CostKnob(price_weight=lam))
             assert decision.pool == expected
     # A huge price weight sends everything to light.
-    assert policy.decide(features_from_prompt(rows[0][0]), STATS, CostKnob(price_weight=1e6)).pool == "light"
+    assert _decide(router, features_from_prompt(rows[0][0]), CostKnob(price_weight=1e6)).pool == "light"
 
 
 def test_no_knob_uses_the_configured_threshold_and_decisions_are_pure(trained):
     artifact, _, _ = trained
     f = features_from_prompt("Question 3: compute the eigenvalues of [[2, 1], [1, 3]].")
-    d1 = _policy(artifact, threshold=0.5).decide(f, STATS, CostKnob())
-    d2 = _policy(artifact, threshold=0.5).decide(f, StatsSnapshot(version=7), CostKnob())
+    d1 = _decide(_router(artifact, threshold=0.5), f, CostKnob())
+    d2 = _decide(_router(artifact, threshold=0.5), f, CostKnob(), StatsSnapshot(version=7))
     assert d1 == d2 and d1.threshold == 0.5 and d1.reason == "policy"
     assert d1.pool == ("reasoning" if d1.score > 0.5 else "light")
-    assert _policy(artifact, threshold=1.0).decide(f, STATS, CostKnob()).pool == "light"
+    assert _decide(_router(artifact, threshold=1.0), f, CostKnob()).pool == "light"
     assert d1.policy_version == f"learned-{artifact.version}"
 
 

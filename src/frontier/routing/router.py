@@ -161,10 +161,6 @@ class Router:
         self.seed = seed
         self.pinned = pinned
 
-    def _version(self, online: bool, live: StatsSnapshot) -> str:
-        """The router's name, plus the live state's version when an online model over its features decided."""
-        return f"{self.name}+online-{live.version}" if online else self.name
-
     def threshold(self, knob: CostKnob, live: StatsSnapshot, prompt_chars: int) -> float:
         return threshold_for(self.rule, knob, live, prompt_chars)
 
@@ -203,7 +199,8 @@ class Router:
             can_explore = params is not None and self.explore_cap > 0
             draw = exploration_draw(self.seed, features, live.version) if can_explore else 1.0
         choice = online_choice(phi, offsets, params, threshold, self.explore_cap, draw)
-        version = self._version(params is not None, live)
+        # The live state's version shows when an online model over this router's features took part.
+        version = f"{self.name}+online-{live.version}" if params is not None else self.name
         decision = Decision(
             pool=choice.pool,
             reason=Reason.EXPLORE if choice.explored else Reason.POLICY,
@@ -222,6 +219,14 @@ class Router:
             score=choice.score,
         )
         return RoutedDecision(decision, context)
+
+    def rescorer(self, live: Callable[[], StatsSnapshot]) -> tuple[int, Callable[..., np.ndarray]] | None:
+        """For the cost controller: the online feature dimension and the greedy scores of logged requests
+        (online features, (n, 2) offline logits) under the current live state; None without an online model."""
+        fm = self.feature_map
+        if fm is None or self.pinned is not None:
+            return None
+        return fm.dim, lambda phi, offsets: greedy_scores(phi, offsets, online_params(live(), fm))
 
     def scores(self, x: np.ndarray, live: StatsSnapshot) -> np.ndarray:
         """Greedy scores of many requests from their feature vectors (n, d): ``decide``'s ``score`` for each
