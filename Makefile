@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.frontier-installed
 ARGS   ?=
 
-.PHONY: install serve test test-unit test-integration bench clean
+.PHONY: install serve test test-fast test-unit test-integration bench clean
 
 install: $(STAMP)
 
@@ -25,8 +25,11 @@ serve: install
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
 
-test-unit: install
-	$(BIN)/python -m pytest -q tests/unit $(ARGS)
+# Unit tests only: no Ray, no engines (fakes and real embedded Redis servers).
+test-fast: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit $(ARGS)
+
+test-unit: test-fast
 
 test-integration: install
 	$(BIN)/python -m pytest -q tests/integration $(ARGS)
