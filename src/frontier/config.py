@@ -375,6 +375,39 @@ class LimitsConfig(_Strict):
     )
 
 
+class BatchConfig(_Strict):
+    """The OpenAI Files and Batches API: input/output files and the batch task queue."""
+
+    enabled: bool = Field(True, description="Serve /v1/files and /v1/batches and run batch workers (needs Redis).")
+    storage_uri: str | None = Field(
+        None,
+        description="Where batch input, output and error files are kept: a local directory path, or an object "
+        "store URI that pyarrow.fs understands ('s3://bucket/prefix', 'gs://bucket/prefix'); None: a directory "
+        "under the user data directory (one node only: on a cluster every router replica must see the same store).",
+    )
+    max_file_bytes: int = Field(
+        104_857_600, ge=1024, description="Largest uploaded file in bytes (413 above it); uploads are exempt from limits.max_body_bytes."
+    )
+    max_lines: int = Field(50_000, ge=1, description="Most request lines one batch input file may hold (400 above it).")
+    concurrency: int = Field(4, ge=1, description="Batch lines each router replica routes at once.")
+    pause_inflight: int = Field(
+        8,
+        ge=1,
+        description="Interactive requests in flight on one router replica at or above which its batch workers stop "
+        "claiming lines (interactive traffic first).",
+    )
+    claim_idle_s: float = Field(
+        30.0,
+        gt=0,
+        description="A claimed line whose worker has not refreshed its claim for this long (a killed replica) is "
+        "reclaimed by another worker (XAUTOCLAIM).",
+    )
+    block_ms: int = Field(500, ge=1, description="How long a batch worker waits for new lines per read.")
+    max_attempts: int = Field(
+        5, ge=1, description="Tries of one line on a saturated or unavailable pool (429/503/504) before it is an error line."
+    )
+
+
 class FrontierConfig(_Strict):
     """Everything a Frontier deployment needs."""
 
@@ -388,6 +421,7 @@ class FrontierConfig(_Strict):
     )
     auth: AuthConfig = Field(default_factory=AuthConfig, description="API keys and per-key limits.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Input limits on chat requests.")
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="OpenAI Files and Batches API and its task queue.")
 
 
 class ConfigError(ValueError):

@@ -27,6 +27,22 @@ key                     type    contents
                                 ``n``, ``updated_at``.
 ``P:ctl:recent``        list    the last ``controller.window`` policy-routed decisions, ``"score pool"``.
 ``P:ctl:leader``        string  the replica that runs the cost controller (a lease with an expiry).
+``P:file:{id}``         hash    an uploaded or batch-written file: ``id``, ``bytes``, ``created_at``,
+                                ``filename``, ``purpose``, ``key`` (owner API key name, "" if none),
+                                ``path`` (its name in the batch storage, ``batch.storage_uri``).
+``P:batch:{id}``        hash    a batch: ``spec`` (JSON: input file, endpoint, window, metadata,
+                                created/expires at, owner key and its budgets), ``status``, ``total``,
+                                ``completed``, ``failed`` (HINCRBY, only by the result script),
+                                ``{status}_at`` times, ``output_file_id``, ``error_file_id``,
+                                ``expired`` (set once a line expired).
+``P:batch:{id}:res``    hash    results, one per line, written once (HSETNX) under ``c:{custom_id}`` (or
+                                ``l:{line}`` without one): ``o|{line}|{json}`` (an output line) or
+                                ``e|{line}|{json}`` (an error line).
+``P:batch:by-key:{k}``  zset    the batch ids of API key ``k`` ("" if none) by creation time.
+``P:batch:tasks``       stream  batch lines to route: ``b`` (batch id), ``i`` (line number), ``o``/``n``
+                                (byte offset and length in the input file); consumer group ``batch``.
+                                An entry is XACKed and XDELed by the script that writes its result.
+``P:batch:finalize``    set     batches whose files are to be written (all lines done, or cancelling).
 ======================  ======  ====================================================================
 """
 
@@ -35,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GROUP = "online"
+BATCH_GROUP = "batch"
 
 
 @dataclass(frozen=True)
@@ -77,3 +94,23 @@ class Keys:
     @property
     def ctl_leader(self) -> str:
         return f"{self.prefix}:ctl:leader"
+
+    def file(self, file_id: str) -> str:
+        return f"{self.prefix}:file:{file_id}"
+
+    def batch(self, batch_id: str) -> str:
+        return f"{self.prefix}:batch:{batch_id}"
+
+    def batch_results(self, batch_id: str) -> str:
+        return f"{self.prefix}:batch:{batch_id}:res"
+
+    def batches_of(self, key_name: str) -> str:
+        return f"{self.prefix}:batch:by-key:{key_name}"
+
+    @property
+    def batch_tasks(self) -> str:
+        return f"{self.prefix}:batch:tasks"
+
+    @property
+    def batch_finalize(self) -> str:
+        return f"{self.prefix}:batch:finalize"
