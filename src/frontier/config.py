@@ -252,11 +252,35 @@ class FeedbackConfig(_Strict):
     prior_variance: float = Field(
         1.0, gt=0, description="Prior variance of each online residual weight (smaller: stays closer to the offline artifact)."
     )
+    prior_bias_variance: float = Field(
+        0.001,
+        gt=0,
+        le=1,
+        description="Prior variance of the residuals' bias weight, relative to prior_variance: small, so feedback "
+        "from one kind of prompt shifts similar prompts (along their feature directions), not every request.",
+    )
     prior_correlation: float = Field(
-        0.8, ge=0, lt=1, description="Prior correlation of the two pools' residuals (shared difficulty)."
+        0.95,
+        ge=0,
+        lt=1,
+        description="Prior correlation of the two pools' residuals (shared difficulty): bandit feedback on one pool "
+        "then informs the other, and the gain is learned from fewer events (benchmarks/online_learning_lab.py).",
     )
     half_life_events: float = Field(
         20000.0, gt=0, description="Exponential forgetting: evidence halves after this many further events."
+    )
+    key_quota_events: float = Field(
+        2000.0,
+        gt=0,
+        description="Most feedback events one API key can add to the shared online statistics (forgotten like the "
+        "evidence, so the quota refills at the forgetting rate); further events from that key have no effect. "
+        "Feedback without a key (authentication off) is one tenant's and is not limited.",
+    )
+    evidence_cap_events: float = Field(
+        5000.0,
+        gt=0,
+        description="Most events' worth of precision any one direction of the online statistics can hold, so new "
+        "feedback can always move them.",
     )
     half_life_s: float = Field(
         7 * 86400.0, gt=0, description="Exponential forgetting: evidence halves after this many seconds."

@@ -10,6 +10,7 @@ applied: every acked event is applied exactly once.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import socket
@@ -26,7 +27,7 @@ from frontier.feedback.decision_log import decode_features, decode_offsets
 from frontier.feedback.keys import GROUP, Keys
 from frontier.feedback.queue import ensure_group
 from frontier.feedback.worker import Worker
-from frontier.routing.online import Event, OnlineState, Posterior, apply_batch, feedback_targets
+from frontier.routing.online import Event, LearningLimits, OnlineState, Posterior, apply_batch, feedback_targets
 from frontier.routing.types import POOLS
 
 logger = logging.getLogger("frontier.feedback.consumer")
@@ -46,6 +47,8 @@ def encode_state(state: OnlineState, version: int) -> dict[str, bytes | str | in
         "applied": state.applied,
         "stale": state.stale,
         "updated_at": repr(state.updated_at),
+        "keys": json.dumps(dict(state.key_weights)),
+        "capped": state.capped,
     }
     for pool in POOLS:
         fields[f"{pool}:n"] = state.counts[pool]
@@ -68,13 +71,20 @@ def decode_state(raw: dict[bytes, bytes]) -> tuple[OnlineState, int]:
         applied=int(raw[b"applied"]),
         stale=int(raw[b"stale"]),
         updated_at=float(raw[b"updated_at"]),
+        key_weights=json.loads(raw.get(b"keys", b"{}")),
+        capped=int(raw.get(b"capped", 0)),
     )
     return state, int(raw[b"version"])
 
 
 def prior(config: FeedbackConfig, dim: int) -> Posterior:
     """The configured prior of the online residuals over ``dim`` features per pool."""
-    return Posterior.prior(dim, config.prior_variance, config.prior_correlation)
+    return Posterior.prior(dim, config.prior_variance, config.prior_correlation, config.prior_bias_variance)
+
+
+def limits(config: FeedbackConfig) -> LearningLimits:
+    """The configured per-key quota and evidence cap of the online statistics."""
+    return LearningLimits(config.key_quota_events, config.evidence_cap_events)
 
 
 UNUSABLE = Event(np.zeros(0), {}, {}, feature_map="")
@@ -89,6 +99,7 @@ def decode_event(fields: dict[bytes, bytes]) -> Event:
             decode_offsets(fields[b"o"]),
             feedback_targets(kind, value, pool),
             fields[b"fm"].decode(),
+            fields.get(b"key", b"").decode(),
         )
     except (KeyError, ValueError, UnicodeDecodeError):
         return UNUSABLE
@@ -222,7 +233,7 @@ class FeedbackConsumer:
                     live = self._still_unapplied(entries)
                     new_state = apply_batch(
                         state, [decode_event(fields) for fields in live], self.clock(), prior(self.config, state.dim),
-                        self.config.half_life_events, self.config.half_life_s,
+                        self.config.half_life_events, self.config.half_life_s, limits(self.config),
                     )  # fmt: skip
                     self._before_commit(len(live))
                     pipe.multi()

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,13 @@ import numpy as np
 import redis
 
 from frontier.config import ControllerConfig
+from frontier.feedback.decision_log import decode_request
 from frontier.feedback.keys import Keys
 from frontier.feedback.worker import Worker
+from frontier.routing.types import POOLS
+
+# Current greedy scores of requests from their online features and offline logits (the live model's).
+Rescore = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 INTEGRAL_LIMIT = 0.25
 
@@ -59,13 +65,29 @@ def control_step(
 
 
 def parse_window(raw: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and reasoning flags from ``P:ctl:recent`` entries ``"score pool"``."""
+    """Scores and reasoning flags from ``P:ctl:recent`` entries ``"score pool [request]"``."""
     scores, flags = [], []
     for item in raw:
-        score, _, pool = item.decode().partition(" ")
+        score, pool = item.decode().split(" ")[:2]
         scores.append(float(score))
         flags.append(pool == "reasoning")
     return np.array(scores, dtype=np.float64), np.array(flags, dtype=bool)
+
+
+def window_requests(raw: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Online features (n, dim) and offline logits (n, 2) of the window's requests; None unless every entry
+    carries them over a ``dim``-feature map."""
+    rows = []
+    for item in raw:
+        parts = item.split(b" ")
+        if len(parts) < 3:
+            return None
+        rows.append(decode_request(parts[2]))
+        if len(rows[-1][0]) != dim:
+            return None
+    if not rows:
+        return None
+    return np.stack([phi for phi, _ in rows]), np.array([[o[p] for p in POOLS] for _, o in rows])
 
 
 # KEYS: the lease. ARGV: holder, lease (ms). Takes a free lease or renews our own; 1 if we hold it now.
@@ -80,7 +102,11 @@ return 1
 class CostController:
     """Runs ``control_step`` against Redis. ``run`` steps only while this replica holds the leader lease
     (``P:ctl:leader``, expiring after ``lease_s`` unless renewed), so the gain does not multiply with the
-    number of replicas; ``step`` itself is safe to race (optimistic WATCH)."""
+    number of replicas; ``step`` itself is safe to race (optimistic WATCH).
+
+    ``rescore`` (the online feature map's dimension, the live model's scoring): the window's requests are
+    scored by the current model instead of the one that routed them, so the threshold does not lag while
+    learning moves every score (without it the share drifted to 0.7 on unseen math, benchmarks/online_learning_lab.py)."""
 
     def __init__(
         self,
@@ -90,8 +116,10 @@ class CostController:
         target: float,
         clock=time.time,
         name: str | None = None,
+        rescore: tuple[int, Rescore] | None = None,
     ) -> None:
         self.client = client
+        self.rescore = rescore
         self.keys = keys
         self.config = config
         self.target = target
@@ -114,7 +142,11 @@ class CostController:
                 try:
                     pipe.watch(self.keys.ctl)
                     current = self.state()
-                    scores, flags = parse_window(self.client.lrange(self.keys.ctl_recent, 0, self.config.window - 1))
+                    raw = self.client.lrange(self.keys.ctl_recent, 0, self.config.window - 1)
+                    scores, flags = parse_window(raw)
+                    requests = window_requests(raw, self.rescore[0]) if self.rescore is not None else None
+                    if requests is not None:
+                        scores = self.rescore[1](*requests)
                     new = control_step(scores, flags, self.target, current, self.config.gain)
                     if new.threshold is None:
                         pipe.unwatch()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 import time
@@ -39,6 +40,16 @@ def encode_offsets(offsets: Mapping[str, float]) -> bytes:
 def decode_offsets(raw: bytes) -> dict[str, float]:
     values = np.frombuffer(raw, dtype=np.float32)
     return {pool: float(v) for pool, v in zip(POOLS, values, strict=True)}
+
+
+def encode_request(phi: np.ndarray, offsets: Mapping[str, float]) -> str:
+    """A request's online features and offline logits as one base64 token (the controller rescores them)."""
+    return base64.b64encode(encode_features(phi) + encode_offsets(offsets)).decode()
+
+
+def decode_request(token: bytes) -> tuple[np.ndarray, dict[str, float]]:
+    raw = base64.b64decode(token)
+    return decode_features(raw[:-8]), decode_offsets(raw[-8:])
 
 
 # KEYS: decision hash, decision index, controller window. ARGV: ttl (s), max decisions, now, cid, decision key
@@ -92,7 +103,9 @@ class DecisionLog:
             "key": ctx.key_id or "",
             "ts": repr(now),
         }
-        recent = f"{float(ctx.score)!r} {ctx.pool}" if ctx.routed_by_policy and ctx.score is not None else ""
+        recent = ""
+        if ctx.routed_by_policy and ctx.score is not None:
+            recent = f"{float(ctx.score)!r} {ctx.pool} {encode_request(ctx.features, ctx.offline_logits)}"
         args = [self.ttl_s, self.max_decisions, repr(now), cid, self.keys.decision(""), recent, self.window]
         self._record(
             keys=[self.keys.decision(cid), self.keys.decision_index, self.keys.ctl_recent],

@@ -25,7 +25,7 @@ key                     type    contents
 ``P:online:updates``    pubsub  channel on which each new version number is published.
 ``P:ctl``               hash    cost controller: ``threshold``, ``integral``, ``share``, ``target``,
                                 ``n``, ``updated_at``.
-``P:ctl:recent``        list    the last ``controller.window`` policy-routed decisions, ``"score pool"``.
+``P:ctl:recent``        list    the last ``controller.window`` policy-routed decisions, ``"score pool request"``.
 ``P:ctl:leader``        string  the replica that runs the cost controller (a lease with an expiry).
 ``P:file:{id}``         hash    an uploaded or batch-written file: ``id``, ``bytes``, ``created_at``,
                                 ``filename``, ``purpose``, ``key`` (owner API key name, "" if none),

@@ -38,7 +38,7 @@ if ARGV[6] == '1' and d[2] ~= 'light' then return 'skipped' end
 if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[7]) then return 'full' end
 if redis.call('HSETNX', KEYS[1], 'fb', ARGV[2]) == 0 then return 'conflict' end
 return redis.call('XADD', KEYS[2], '*', 'cid', ARGV[1], 'kind', ARGV[2], 'value', ARGV[3],
-                  'pool', d[2], 'x', d[3], 'o', d[4], 'fm', d[5], 'ts', ARGV[5])
+                  'pool', d[2], 'x', d[3], 'o', d[4], 'fm', d[5], 'ts', ARGV[5], 'key', d[1] or '')
 """
 
 

