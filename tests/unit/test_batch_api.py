@@ -190,3 +190,45 @@ async def test_workers_claim_nothing_while_interactive_traffic_is_high_and_cance
     other = await submit(client, jsonl(request_line("c")))
     assert (await wait_for(client, other.id)).status == "completed"
     assert stack.worker.queue.backlog() == 0  # the cancelled batch's lines were dropped, not left behind
+
+
+class LoopTransport(httpx.BaseTransport):
+    """A sync transport into the in-process app, whose event loop runs in another thread (the test's)."""
+
+    def __init__(self, app, loop):
+        self.inner, self.loop = httpx.ASGITransport(app=app), loop
+
+    def handle_request(self, request):
+        async def forward():
+            response = await self.inner.handle_async_request(
+                httpx.Request(request.method, request.url, headers=request.headers, content=request.read())
+            )
+            return response.status_code, response.headers, await response.aread()
+
+        status, headers, content = asyncio.run_coroutine_threadsafe(forward(), self.loop).result(timeout=30)
+        return httpx.Response(status, headers=headers, content=content)
+
+
+async def test_cli_submit_waits_with_a_progress_bar_and_writes_the_files(stack, tmp_path, monkeypatch, capsys):
+    from frontier.cli import batch_cmd
+    from frontier.cli.main import main
+
+    transport = LoopTransport(stack.app, asyncio.get_running_loop())
+    monkeypatch.setattr(batch_cmd, "open_client", lambda args: httpx.Client(
+        transport=transport, base_url="http://router", headers={"Authorization": f"Bearer {args.api_key}"}))
+    source = tmp_path / "jobs.jsonl"
+    source.write_bytes(jsonl(request_line("x"), request_line("y", "hello"), "not json"))
+    argv = ["batch", "submit", str(source), "--wait", "--poll", "0.05", "--api-key", API_KEYS[0],
+            "--reasoning-share", "0.5"]
+    assert await asyncio.to_thread(main, argv) == 0
+    out = [json.loads(x) for x in (tmp_path / "jobs.output.jsonl").read_text().splitlines()]
+    assert [x["custom_id"] for x in out] == ["x", "y"] and all(x["response"]["status_code"] == 200 for x in out)
+    assert len((tmp_path / "jobs.errors.jsonl").read_text().splitlines()) == 1
+    batch_id = capsys.readouterr().out.split()[0]
+    assert await asyncio.to_thread(main, ["batch", "show", batch_id, "--api-key", API_KEYS[0]]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["metadata"] == {"frontier_reasoning_share": "0.5"} and shown["status"] == "completed"
+    assert await asyncio.to_thread(main, ["batch", "list", "--api-key", API_KEYS[0]]) == 0
+    assert batch_id in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["batch", "cancel", batch_id, "--api-key", API_KEYS[0]]) == 2  # 409: ended
+    assert "409" in capsys.readouterr().err
