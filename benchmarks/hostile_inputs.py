@@ -142,8 +142,8 @@ def main() -> None:
     parser.add_argument("--api-key", help="API key for --url")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    adversarial_runs = [r for k, r in result.items() if k not in ("target", "generated")] or [result["adversarial"]]
-    kinds = [kind for run_ in adversarial_runs for kind in run_.values()]
+    runs = [run_ for name, run_ in result.items() if name not in ("target", "generated")]
+    kinds = [kind for run_ in runs for kind in run_.values()]
     result["worst_request_ms"] = max(k["request"]["max_ms"] for k in kinds)
     result["worst_healthz_ms"] = max(k["healthz"]["max_ms"] for k in kinds)
     result["goals_met"] = (
