@@ -11,7 +11,10 @@ import httpx
 import openai
 import pytest
 
+from prometheus_client import CollectorRegistry
+
 from frontier.batch.files import FileStore
+from frontier.batch.metrics import BatchCollector
 from frontier.batch.queue import BatchQueue
 from frontier.batch.routes import batch_service
 from frontier.batch.service import BatchService
@@ -118,6 +121,15 @@ async def test_a_batch_through_the_official_client_routes_every_line_once(stack)
     assert stack.service.online.contexts and not any(c.routed_by_policy for c in stack.service.online.contexts)
     page = await client.batches.list(limit=10)
     assert [b.id for b in page.data] == [batch.id]
+    registry = CollectorRegistry()
+    registry.register(BatchCollector(stack.worker))
+    assert registry.get_sample_value("frontier_batch_lines_total", {"outcome": "completed"}) == 3
+    deadline = time.monotonic() + 10  # the worker refreshes its queue figures every few seconds
+    while registry.get_sample_value("frontier_batch_lines_claimed") != 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert registry.get_sample_value("frontier_batch_lines_claimed") == 0
+    assert registry.get_sample_value("frontier_batch_lines_queued") == 0
+    assert registry.get_sample_value("frontier_batch_queue_lag_seconds") == 0
 
 
 async def test_another_key_can_neither_read_nor_cancel_a_batch_or_its_files(stack):

@@ -149,7 +149,10 @@ def test_progress_counts_are_atomic_under_concurrent_writers(queue):
 def test_a_dead_workers_lines_are_reclaimed_and_a_live_workers_are_not(queue):
     q, _ = queue
     make_batch(q, jsonl(line("a"), line("b")))
+    assert q.stats()["queued"] == 2 and q.stats()["claimed"] == 0
     first, _ = q.claim("dead", 1, 10)
+    stats = q.stats()
+    assert stats["queued"] == 1 and stats["claimed"] == 1 and 0 <= stats["lag_s"] < 60
     alive, _ = q.claim("alive", 1, 10)
     deadline = time.monotonic() + 10
     reclaimed: list = []

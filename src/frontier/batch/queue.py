@@ -218,6 +218,17 @@ class BatchQueue:
         """Lines queued or in progress, over all batches."""
         return int(self.client.xlen(self.keys.batch_tasks))
 
+    def stats(self) -> dict[str, float]:
+        """Lines waiting for a worker and claimed by one (all replicas), and the age of the oldest unfinished line."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(self.keys.batch_tasks)
+        pipe.xpending(self.keys.batch_tasks, BATCH_GROUP)
+        pipe.xrange(self.keys.batch_tasks, count=1)
+        length, pending, oldest = pipe.execute()
+        claimed = int(pending["pending"])
+        lag = time.time() - int(oldest[0][0].split(b"-")[0]) / 1000 if oldest else 0.0
+        return {"queued": length - claimed, "claimed": claimed, "lag_s": max(0.0, lag)}
+
     # -- finalization --------------------------------------------------------------------------------------
 
     def finalize_pending(self, files: FileStore) -> list[str]:

@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 from frontier.batch.files import FileStore
+from frontier.batch.metrics import BatchCollector
 from frontier.batch.queue import BatchQueue
 from frontier.batch.service import BatchService
 from frontier.batch.storage import Storage
@@ -39,6 +40,9 @@ class BatchRuntime:
             loop, config.batch,
         )  # fmt: skip
         self.worker: Worker = self.batch_worker.worker()
+        registry = getattr(router.metrics, "registry", None)  # None with observability.metrics off
+        if registry is not None:
+            registry.register(BatchCollector(self.batch_worker))
         self._stop = threading.Event()
 
     def start(self) -> "BatchRuntime":

@@ -36,6 +36,7 @@ from frontier.serving.router_service import RouterService
 
 logger = logging.getLogger("frontier.batch.worker")
 
+STATS_EVERY_S = 2.0
 RETRYABLE = (429, 503, 504)  # a busy or unavailable pool: try the line again later
 
 
@@ -62,6 +63,9 @@ class BatchWorker:
         self.calls = 0  # lines of this worker inside RouterService.chat now (counted in its in-flight)
         self.paused = False
         self.steps = 0
+        self.stats: dict[str, float] = {}  # queue figures for the metrics, read every STATS_EVERY_S
+        self.results = {"completed": 0, "failed": 0}
+        self._stats_at = 0.0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._cursor = "0-0"
@@ -77,6 +81,8 @@ class BatchWorker:
         """Finalize finished batches, keep running claims fresh, and claim lines while there is room."""
         self.steps += 1
         self.queue.finalize_pending(self.files)
+        if time.monotonic() - self._stats_at >= STATS_EVERY_S:
+            self.stats, self._stats_at = self.queue.stats(), time.monotonic()
         with self._lock:
             running = list(self.running)
         self.queue.touch(self.consumer, running)
@@ -115,10 +121,12 @@ class BatchWorker:
             line, ok = error_line(task.custom_id, "batch_expired", "the batch expired before this line ran"), False
         else:
             line, ok = await self.route(task, spec)
-        await asyncio.to_thread(
+        written = await asyncio.to_thread(
             self.queue.record, task.batch_id, result_field(task.custom_id, task.index), task.index, line, ok,
             task.entry, expired,
         )  # fmt: skip
+        if written:
+            self.results["completed" if ok else "failed"] += 1
 
     async def route(self, task: Task, spec: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """The line's output line (and whether it is a 200), retrying a busy or unavailable pool."""
