@@ -70,11 +70,15 @@ def router_app(config: FrontierConfig | None = None, keys: list[str] | None = No
     service = RouterService(config, build_router(config), {"light": InstantPool(), "reasoning": InstantPool()})
     replica = SimpleNamespace(service=service, online=None)  # what the routes use of a RouterIngress
     app = pickle.loads(cloudpickle.dumps(ingress.app))
+
+    async def this_replica() -> SimpleNamespace:  # async, like Ray's: no thread hop per request
+        return replica
+
     # The class-based routes ask Ray Serve for the replica object; hand them this one instead.
     for route in app.routes:
         for dependency in getattr(getattr(route, "dependant", None), "dependencies", []):
             if dependency.call.__name__ == "get_current_servable_instance":
-                app.dependency_overrides[dependency.call] = lambda: replica
+                app.dependency_overrides[dependency.call] = this_replica
     entries = [{"name": f"key{i}", "sha256": hash_key(key)} for i, key in enumerate(keys or [])]
     auth = AuthConfig.model_validate({**config.auth.model_dump(), "keys": entries})
     ingress.install_middleware(app, KeyStore.from_config(auth, environ={}), config.limits.max_body_bytes)
