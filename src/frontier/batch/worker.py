@@ -143,15 +143,17 @@ class BatchWorker:
         except FrontierError as exc:
             return output_line(task.custom_id, exc.status_code, exc.body()), False
         key = owner_key(spec)
-        for attempt in range(self.config.max_attempts):
+        attempt = 0
+        while True:
             self.calls += 1
             try:
                 outcome = await self.router.chat(request, key=key, background=True)
             except FrontierError as exc:
-                if exc.status_code in RETRYABLE and attempt + 1 < self.config.max_attempts:
-                    await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
-                    continue
-                return output_line(task.custom_id, exc.status_code, exc.body()), False
+                attempt += 1
+                if exc.status_code not in RETRYABLE or attempt >= self.config.max_attempts:
+                    return output_line(task.custom_id, exc.status_code, exc.body()), False
+                await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
+                continue
             except Exception as exc:  # noqa: BLE001 - a line that breaks the router is reported, not retried forever
                 logger.exception("batch line failed")
                 error = FrontierError(500, f"internal error: {type(exc).__name__}", error_type="server_error")
@@ -160,4 +162,3 @@ class BatchWorker:
                 self.calls -= 1
             assert outcome.body is not None  # batch lines never stream
             return output_line(task.custom_id, 200, outcome.body), True
-        raise AssertionError("unreachable")
