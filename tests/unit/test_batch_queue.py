@@ -29,7 +29,7 @@ def jsonl(*lines):
 
 
 def test_lines_are_checked_one_by_one_with_their_offsets():
-    data = jsonl(line("a"), "{not json", json.dumps({"custom_id": "b", "method": "GET", "url": "/v1/chat/completions",
+    data = jsonl(line("a"), "[" * 100_000, json.dumps({"custom_id": "b", "method": "GET", "url": "/v1/chat/completions",
                  "body": {}}), line("c", url="/v1/embeddings"), "", line("d", stream=True), line("e"))  # fmt: skip
     # stream=True sits in the line, not its body: only the body's stream counts
     parsed = parse_input(data)

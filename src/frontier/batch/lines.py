@@ -54,7 +54,7 @@ def _check_line(raw: bytes, endpoint: str) -> tuple[str | None, LineError | None
     """The line's custom_id and, if it cannot be processed, why (index filled in by the caller)."""
     try:
         line = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         return None, LineError(-1, None, "invalid_json", f"the line is not valid JSON: {exc}")
     if not isinstance(line, dict):
         return None, LineError(-1, None, "invalid_request", "the line must be a JSON object")

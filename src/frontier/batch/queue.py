@@ -141,7 +141,7 @@ class BatchQueue:
     def owned(self, batch_id: str, owner: str) -> dict[str, str]:
         """The state of ``owner``'s batch; 404 for a missing batch or another key's."""
         state = self.state(batch_id) if batch_id.startswith("batch_") else {}
-        if not state or json.loads(state["spec"])["owner"]["name"] != owner:
+        if "spec" not in state or json.loads(state["spec"])["owner"]["name"] != owner:
             raise FrontierError(404, f"no such batch: {batch_id}", param="batch_id", code="batch_not_found")
         return state
 
