@@ -299,6 +299,17 @@ class FeedbackConfig(_Strict):
     poll_interval_s: float = Field(
         0.5, gt=0, le=2.0, description="How often each router replica polls for a new policy version (besides pub/sub)."
     )
+    gate_events: int = Field(
+        32,
+        ge=0,
+        description="Promotion gate: every this many applied events, the learner's state frozen at the start of the "
+        "window is compared off-policy (doubly robust) with the served one on the events applied since, and served only "
+        "if not worse. 0 serves every batch at once (no gate).",
+    )
+    versions_kept: int = Field(20, ge=1, le=1000, description="Served versions kept for `frontier router rollback`.")
+    ope_log_size: int = Field(
+        5000, ge=1, description="Applied feedback events kept for off-policy evaluation (`frontier router evaluate`)."
+    )
     controller: ControllerConfig = Field(
         default_factory=ControllerConfig, description="Online cost controller (active when router.reasoning_share is set)."
     )

@@ -69,6 +69,7 @@ def stack_config(trained_router, span_receiver):
     data["pools"]["light"].update(max_ongoing_requests=4, max_queued_requests=8)
     data["pools"]["reasoning"].update(overflow_inflight=2)
     data["feedback"].update(explore_cap=0.0)  # decisions the tests can predict; exploration has unit tests
+    data["feedback"].update(gate_events=0)  # each feedback is served at once; the promotion gate has unit tests
     data["observability"].update(otlp_endpoint=span_receiver.endpoint)
     return type(config).model_validate(data)
 

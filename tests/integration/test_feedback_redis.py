@@ -26,8 +26,8 @@ pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 FMAP = FeatureMap.random(16, 4, seed=0)
-CONFIG = FeedbackConfig(
-    consumer_batch=50, consumer_block_ms=50, reclaim_idle_s=0.5, controller=ControllerConfig(window=500)
+CONFIG = FeedbackConfig(  # gate_events=0: replicas serve each applied batch (the gate has unit tests)
+    consumer_batch=50, consumer_block_ms=50, reclaim_idle_s=0.5, controller=ControllerConfig(window=500), gate_events=0
 )
 KEYS = Keys("fbtest")
 

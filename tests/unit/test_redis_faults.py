@@ -308,7 +308,8 @@ def test_a_replica_starts_with_redis_down_and_reports_it_until_redis_comes(tmp_p
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     config = load_config().model_copy(update={"feedback": CONFIG})
-    online = OnlineRouting(config, connect(url, 0.25), url, SimpleNamespace(feature_map=FMAP)).start()
+    router = SimpleNamespace(feature_map=FMAP, rule=SimpleNamespace(operator_knob=None), threshold=lambda *_: 0.5)
+    online = OnlineRouting(config, connect(url, 0.25), url, router).start()
     metrics = RouterMetrics(process=False)
     metrics.watch_online(online.health)
     try:

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "frontier.cli.eval_cmd",
     "frontier.cli.bench",
     "frontier.cli.replay",
+    "frontier.cli.router_cmd",
     "frontier.cli.batch_cmd",
 )
 

@@ -25,6 +25,7 @@ import redis
 from frontier.config import FeedbackConfig
 from frontier.feedback.decision_log import decode_features, decode_offsets
 from frontier.feedback.keys import GROUP, Keys
+from frontier.feedback.ope_log import append_applied
 from frontier.feedback.queue import ensure_group
 from frontier.feedback.worker import Worker
 from frontier.routing.online import Event, LearningLimits, OnlineState, Posterior, apply_batch, feedback_targets
@@ -119,7 +120,7 @@ def ensure_state(client: redis.Redis, keys: Keys, feature_map: str, dim: int, co
                     return int(raw[b"version"])
                 version = int(raw[b"version"]) + 1 if raw else int(pipe.get(keys.version) or 0) + 1
                 pipe.multi()
-                pipe.delete(keys.online)
+                pipe.delete(keys.online, keys.served, keys.candidate, keys.ope)
                 initial = OnlineState.initial(feature_map, prior(config, dim), time.time())
                 pipe.hset(keys.online, mapping=encode_state(initial, version))
                 pipe.set(keys.version, version)
@@ -135,7 +136,9 @@ class FeedbackConsumer:
 
     ``feature_map`` (fingerprint, dimension) lets it recreate the online model when the hash is missing
     (a Redis restarted empty, keys deleted); without it a missing model is an error. ``backlog`` and
-    ``lag_s`` (events not yet applied, age of the oldest) are measured after each batch.
+    ``lag_s`` (events not yet applied, age of the oldest) are measured after each batch. After each batch
+    it runs the promotion gate, judging at ``gate_threshold`` (the router's) unless the cost controller
+    has published one.
     """
 
     def __init__(
@@ -146,8 +149,10 @@ class FeedbackConsumer:
         name: str | None = None,
         clock: Callable[[], float] = time.time,
         feature_map: tuple[str, int] | None = None,
+        gate_threshold: float = 0.5,
     ) -> None:
         self.client = client
+        self.gate_threshold = gate_threshold
         self.keys = keys
         self.config = config
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
@@ -164,7 +169,17 @@ class FeedbackConsumer:
         ensure_group(self.client, self.keys)
         if self.feature_map is not None:
             ensure_state(self.client, self.keys, *self.feature_map, self.config)
+        self.serve()
         self._prepared = True
+
+    def serve(self) -> None:
+        """Run the promotion gate: what the replicas route on (``P:served``, see ``feedback/versions.py``)."""
+        from frontier.feedback.versions import gate  # versions builds on this module's state codec
+
+        verdict = gate(self.client, self.keys, self.config, self.gate_threshold, self.clock)
+        if verdict is not None and not verdict.promote:
+            logger.info("feedback consumer: a candidate estimated worse than the served state was not promoted: %s",
+                        verdict.comparison)  # fmt: skip
 
     def restart(self) -> None:
         """Start over after a failure: prepare again and first re-read this consumer's own pending entries."""
@@ -241,9 +256,14 @@ class FeedbackConsumer:
                         pipe.hset(self.keys.online, mapping=encode_state(new_state, version + 1))
                         pipe.set(self.keys.version, version + 1)
                         pipe.publish(self.keys.channel, version + 1)
+                        append_applied(
+                            pipe, self.keys, live, version + 1, state.feature_map, state.dim, self.config.ope_log_size
+                        )
                     pipe.xack(self.keys.stream, GROUP, *ids)
                     pipe.xdel(self.keys.stream, *ids)
                     pipe.execute()
+                    if live:
+                        self.serve()
                     return len(live)
                 except redis.WatchError:
                     continue

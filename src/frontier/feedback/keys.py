@@ -9,7 +9,7 @@ key                     type    contents
                                 (propensity of that pool), ``pv`` (policy version), ``sv`` (stats
                                 version), ``key`` (API key id, "" if none), ``ts``; ``fb`` is set once,
                                 by the first feedback (first feedback wins).
-``P:fb``                stream  feedback events: ``cid kind value pool x o fm ts``; consumer group
+``P:fb``                stream  feedback events: ``cid kind value pool prop x o fm ts``; consumer group
                                 ``online``. An entry is XACKed and XDELed in the same MULTI/EXEC that
                                 applies it, so an entry that still exists has not been applied; its
                                 length is the backlog, capped at intake (``feedback.max_backlog``).
@@ -23,6 +23,22 @@ key                     type    contents
                                 ``applied``, ``stale`` (events dropped for another feature map).
 ``P:online:version``    string  the policy version, INCRed in the same MULTI/EXEC as ``P:online``.
 ``P:online:updates``    pubsub  channel on which each new version number is published.
+``P:served``            hash    the state router replicas route on (fields of ``P:online``; ``version``
+                                is the learner version it was frozen at). Changed only by a promotion,
+                                a rollback or a reset, each announced on ``P:online:updates``.
+``P:candidate``         hash    the learner's state frozen at the start of the promotion gate's window
+                                (fields of ``P:online``); judged on the events applied after it.
+``P:versions``          list    served versions, newest first, capped at ``feedback.versions_kept``:
+                                each a JSON object: ``version``, ``source`` (initial, promoted,
+                                rollback, reset), ``at``, the gate's ``estimate``, and ``state`` (the
+                                ``P:online`` fields, base64) that ``frontier router rollback`` restores.
+``P:gate``              hash    the promotion gate's last verdict: ``candidate``, ``served``,
+                                ``promoted`` (0/1), ``verdict`` (JSON estimates), ``at``.
+``P:ope``               list    applied feedback events for off-policy evaluation, oldest first, capped
+                                at ``feedback.ope_log_size``, pushed in the MULTI/EXEC that applies
+                                them: packed ``version`` (the first learner version that contains the
+                                event), ``prop``, ``reward`` (feedback on the logged pool), pool,
+                                offline logits, online features.
 ``P:ctl``               hash    cost controller: ``threshold``, ``integral``, ``share``, ``target``,
                                 ``n``, ``updated_at``.
 ``P:ctl:recent``        list    the last ``controller.window`` policy-routed decisions, ``"score pool request"``.
@@ -82,6 +98,26 @@ class Keys:
     @property
     def channel(self) -> str:
         return f"{self.prefix}:online:updates"
+
+    @property
+    def served(self) -> str:
+        return f"{self.prefix}:served"
+
+    @property
+    def candidate(self) -> str:
+        return f"{self.prefix}:candidate"
+
+    @property
+    def versions(self) -> str:
+        return f"{self.prefix}:versions"
+
+    @property
+    def gate(self) -> str:
+        return f"{self.prefix}:gate"
+
+    @property
+    def ope(self) -> str:
+        return f"{self.prefix}:ope"
 
     @property
     def ctl(self) -> str:

@@ -1,7 +1,8 @@
 """The live policy statistics every router replica holds: one background watcher per replica.
 
-The watcher subscribes to ``P:online:updates`` and also polls ``P:online:version`` and the controller
-threshold every ``poll_interval_s`` (<= 2 s), so a new version is visible within that time even if a
+The watcher reads the served state (``P:served``: what the promotion gate, a rollback or a reset put
+there, not the learner's latest). It subscribes to ``P:online:updates`` and also polls the served version
+and the controller threshold every ``poll_interval_s`` (<= 2 s), so a new version is visible within that time even if a
 publish is missed. ``snapshot()`` only reads an attribute: it never blocks. While Redis is down the
 last snapshot stays in force; the watcher is a supervised ``Worker`` and reconnects on its own.
 """
@@ -65,14 +66,14 @@ class LiveStats:
     def refresh(self) -> bool:
         """Poll once; returns True if a new snapshot was installed. Redis errors propagate."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.get(self.keys.version)
+        pipe.hget(self.keys.served, "version")
         pipe.hget(self.keys.ctl, "threshold")
         raw_version, raw_threshold = pipe.execute()
         seen = (int(raw_version or 0), raw_threshold)
         self.healthy, self.last_error = True, None
         if seen == self._seen:
             return False
-        raw_online = self.client.hgetall(self.keys.online)
+        raw_online = self.client.hgetall(self.keys.served)
         threshold = float(raw_threshold) if raw_threshold is not None else None
         self._snapshot = snapshot_from_redis(raw_online, threshold)
         self._seen = (self._snapshot.version, raw_threshold)

@@ -32,13 +32,13 @@ FEEDBACK_KINDS = ("score", "rating", "preferred")
 # backlog: a full one refuses new feedback instead of trimming accepted feedback.
 _INTAKE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'notfound' end
-local d = redis.call('HMGET', KEYS[1], 'key', 'pool', 'x', 'o', 'fm')
+local d = redis.call('HMGET', KEYS[1], 'key', 'pool', 'x', 'o', 'fm', 'prop')
 if d[1] and d[1] ~= '' and d[1] ~= ARGV[4] then return 'forbidden' end
 if ARGV[6] == '1' and d[2] ~= 'light' then return 'skipped' end
 if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[7]) then return 'full' end
 if redis.call('HSETNX', KEYS[1], 'fb', ARGV[2]) == 0 then return 'conflict' end
 return redis.call('XADD', KEYS[2], '*', 'cid', ARGV[1], 'kind', ARGV[2], 'value', ARGV[3],
-                  'pool', d[2], 'x', d[3], 'o', d[4], 'fm', d[5], 'ts', ARGV[5], 'key', d[1] or '')
+                  'pool', d[2], 'prop', d[6] or '', 'x', d[3], 'o', d[4], 'fm', d[5], 'ts', ARGV[5], 'key', d[1] or '')
 """
 
 

@@ -25,6 +25,9 @@ import redis
 from frontier.config import RedisConfig
 
 REDIS_URL_ENV = "FRONTIER_REDIS_URL"
+# Written in the data directory while an embedded server runs: where other processes (the CLI) reach it.
+URL_FILE = "frontier-redis.url"
+LOCK_FILE = "frontier-redis.lock"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -90,6 +93,23 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+def running_url(data_dir: str | Path | None) -> str | None:
+    """The URL of the embedded server another process runs on ``data_dir`` (None: no server runs there)."""
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # held: a server runs there
+        url_file = data_dir / URL_FILE
+        return url_file.read_text().strip() if url_file.exists() else None
+    finally:
+        os.close(fd)  # also releases the lock if we took it
+    return None
+
+
 class EmbeddedRedis:
     """A real ``redis-server`` child process with AOF persistence; a context manager."""
 
@@ -150,13 +170,14 @@ class EmbeddedRedis:
             preexec_fn=die_with_parent(),  # noqa: PLW1509 - only a prctl call, resolved before the fork
         )
         self._wait_ready()
+        (self.data_dir / URL_FILE).write_text(self.url)
         return self.url
 
     def _lock(self) -> None:
         """One server per data directory: two would write the same append-only file."""
         if self._lock_fd is not None:
             return
-        fd = os.open(self.data_dir / "frontier-redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -210,6 +231,7 @@ class EmbeddedRedis:
                 proc.kill()
                 proc.wait()
         finally:
+            (self.data_dir / URL_FILE).unlink(missing_ok=True)
             self._unlock()
 
     def kill(self) -> None:

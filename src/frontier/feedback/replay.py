@@ -76,7 +76,8 @@ def replay(
     keys = Keys(f"frontier-replay-{uuid.uuid4().hex[:12]}")
     ensure_state(client, keys, feature_map.fingerprint, feature_map.dim, config)
     service = FeedbackService(client, config, keys)
-    consumer = FeedbackConsumer(client, keys, config, name="replay")
+    gate_threshold = router.threshold(knob, StatsSnapshot(), 0)  # the gate's until the controller publishes one
+    consumer = FeedbackConsumer(client, keys, config, name="replay", gate_threshold=gate_threshold)
     live = LiveStats(client, keys, config.poll_interval_s)
     controller = CostController(client, keys, config.controller, knob.reasoning_share, rescore=router.rescorer(live.snapshot))
     live.refresh()

@@ -26,7 +26,7 @@ from frontier.feedback.redis_server import connect
 from frontier.feedback.service import FeedbackService, new_completion_id
 from frontier.feedback.worker import Worker
 from frontier.routing.router import Router
-from frontier.routing.types import ROUTER_REASONS, DecisionContext
+from frontier.routing.types import ROUTER_REASONS, DecisionContext, StatsSnapshot
 from frontier.schemas import Decision
 from frontier.security.keys import KeyInfo
 
@@ -47,6 +47,8 @@ class OnlineRouting:
         feature_map = router.feature_map
         self._router = router
         self._feature_map = (feature_map.fingerprint, feature_map.dim) if feature_map is not None else None
+        # The promotion gate judges at the router's own threshold when the cost controller has published none.
+        self._gate_threshold = router.threshold(router.rule.operator_knob, StatsSnapshot(), 0)
         self._stop = threading.Event()
         self.workers: list[Worker] = []
         self.consumer: FeedbackConsumer | None = None
@@ -58,7 +60,10 @@ class OnlineRouting:
         self.live.start()
         # Blocking stream reads need a longer socket timeout than the request path's client.
         worker_client = connect(self.redis_url, self.config.feedback.consumer_block_ms / 1000 + 5)
-        self.consumer = FeedbackConsumer(worker_client, self.keys, self.config.feedback, feature_map=self._feature_map)
+        self.consumer = FeedbackConsumer(
+            worker_client, self.keys, self.config.feedback, feature_map=self._feature_map,
+            gate_threshold=self._gate_threshold,
+        )  # fmt: skip
         self._spawn(self.consumer.worker())
         if self.config.router.reasoning_share is not None:
             self.controller = CostController(
