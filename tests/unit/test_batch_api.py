@@ -68,18 +68,29 @@ def _config(**batch):
     return FrontierConfig.model_validate(data)
 
 
-@pytest.fixture
-async def stack(redis_client, tmp_path):
-    config = _config(max_file_bytes=4096, block_ms=50)
+def _app(redis_client, tmp_path, **batch):
+    """The app with its RouterService, the batch service its routes use, and what a worker needs."""
+    config = _config(**batch)
     app, service = router_app(config, keys=API_KEYS)
-    service.online = RecordingOnline()
     storage, keys = Storage.from_uri(str(tmp_path)), Keys("batchapi")
     batches = BatchService(redis_client, keys, storage, config.batch)
     app.dependency_overrides[batch_service] = lambda: batches
-    worker = BatchWorker(BatchQueue(redis_client, keys, config.batch), FileStore(redis_client, keys, storage), storage,
-                         service, asyncio.get_running_loop(), config.batch)  # fmt: skip
+    return app, service, batches.queue, (redis_client, keys, storage, config, service)
+
+
+def _start_worker(parts):
+    client, keys, storage, config, service = parts
+    worker = BatchWorker(BatchQueue(client, keys, config.batch), FileStore(client, keys, storage), storage, service,
+                         asyncio.get_running_loop(), config.batch)  # fmt: skip
     stop = threading.Event()
-    supervised = worker.worker().start(stop)
+    return worker, worker.worker().start(stop), stop
+
+
+@pytest.fixture
+async def stack(redis_client, tmp_path):
+    app, service, _, parts = _app(redis_client, tmp_path, max_file_bytes=4096, block_ms=50)
+    service.online = RecordingOnline()
+    worker, supervised, stop = _start_worker(parts)
     yield Stack(app, service, worker)
     stop.set()
     supervised.thread.join(timeout=10)
@@ -244,3 +255,51 @@ async def test_cli_submit_waits_with_a_progress_bar_and_writes_the_files(stack, 
     assert batch_id in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["batch", "cancel", batch_id, "--api-key", API_KEYS[0]]) == 2  # 409: ended
     assert "409" in capsys.readouterr().err
+
+
+async def run_worker_until_done(parts, client, batch_id):
+    _, supervised, stop = _start_worker(parts)
+    try:
+        return await wait_for(client, batch_id)
+    finally:
+        stop.set()
+        supervised.thread.join(timeout=10)
+
+
+@pytest.fixture
+async def fast_reclaim(redis_client, tmp_path):
+    """A stack without a worker yet, whose workers reclaim lines idle for 0.2 s, and its raw queue."""
+    app, service, queue, parts = _app(redis_client, tmp_path, block_ms=50, claim_idle_s=0.2)
+    return Stack(app, service, None), queue, parts
+
+
+async def test_lines_of_a_killed_worker_finish_elsewhere_and_each_custom_id_appears_once(fast_reclaim):
+    stack, queue, parts = fast_reclaim
+    client = stack.client()
+    ids = [f"line-{i}" for i in range(6)]
+    batch = await submit(client, jsonl(*(request_line(c, "hi") for c in ids)))
+    queue.ensure_group()
+    taken, _ = queue.claim("killed-worker", 3, 10)  # claimed, never finished: its replica was killed
+    assert len(taken) == 3
+    # A slow worker that was thought dead finished one line after all: that line still counts once.
+    slow = taken[0]
+    queue.record(batch.id, f"c:{slow.custom_id}", slow.index, {"custom_id": slow.custom_id, "by": "slow"}, True, "")
+    done = await run_worker_until_done(parts, client, batch.id)
+    assert done.status == "completed" and done.request_counts.model_dump() == {"total": 6, "completed": 6, "failed": 0}
+    out = [json.loads(x) for x in (await client.files.content(done.output_file_id)).text.splitlines()]
+    assert sorted(x["custom_id"] for x in out) == sorted(ids)
+    assert [x for x in out if x["custom_id"] == slow.custom_id] == [{"custom_id": slow.custom_id, "by": "slow"}]
+    assert queue.backlog() == 0
+
+
+async def test_a_batch_past_its_window_expires_with_its_lines_in_the_error_file(fast_reclaim):
+    stack, queue, parts = fast_reclaim
+    client = stack.client()
+    batch = await submit(client, jsonl(request_line("a"), request_line("b")))
+    state_key = queue.keys.batch(batch.id)
+    spec = json.loads(queue.client.hget(state_key, "spec"))
+    queue.client.hset(state_key, "spec", json.dumps({**spec, "expires_at": int(time.time()) - 1}))
+    done = await run_worker_until_done(parts, client, batch.id)
+    assert done.status == "expired" and done.expired_at and done.output_file_id is None
+    errors = [json.loads(x) for x in (await client.files.content(done.error_file_id)).text.splitlines()]
+    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [("a", "batch_expired"), ("b", "batch_expired")]
