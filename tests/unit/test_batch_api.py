@@ -53,8 +53,8 @@ class RecordingOnline:
 
 
 class Stack:
-    def __init__(self, app, service, worker):
-        self.app, self.service, self.worker = app, service, worker
+    def __init__(self, app, service, worker, supervised=None):
+        self.app, self.service, self.worker, self.supervised = app, service, worker, supervised
 
     def client(self, key=API_KEYS[0]):
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://router", timeout=30)
@@ -91,7 +91,7 @@ async def stack(redis_client, tmp_path):
     app, service, _, parts = _app(redis_client, tmp_path, max_file_bytes=4096, block_ms=50)
     service.online = RecordingOnline()
     worker, supervised, stop = _start_worker(parts)
-    yield Stack(app, service, worker)
+    yield Stack(app, service, worker, supervised)
     stop.set()
     supervised.thread.join(timeout=10)
 
@@ -133,7 +133,7 @@ async def test_a_batch_through_the_official_client_routes_every_line_once(stack)
     page = await client.batches.list(limit=10)
     assert [b.id for b in page.data] == [batch.id]
     registry = CollectorRegistry()
-    registry.register(BatchCollector(stack.worker))
+    registry.register(BatchCollector(stack.worker, stack.supervised))
     assert registry.get_sample_value("frontier_batch_lines_total", {"outcome": "completed"}) == 3
     deadline = time.monotonic() + 10  # the worker refreshes its queue figures every few seconds
     while registry.get_sample_value("frontier_batch_lines_claimed") != 0 and time.monotonic() < deadline:
@@ -141,6 +141,7 @@ async def test_a_batch_through_the_official_client_routes_every_line_once(stack)
     assert registry.get_sample_value("frontier_batch_lines_claimed") == 0
     assert registry.get_sample_value("frontier_batch_lines_queued") == 0
     assert registry.get_sample_value("frontier_batch_queue_lag_seconds") == 0
+    assert registry.get_sample_value("frontier_batch_worker_up") == 1
 
 
 async def test_another_key_can_neither_read_nor_cancel_a_batch_or_its_files(stack):

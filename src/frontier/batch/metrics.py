@@ -8,16 +8,21 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from frontier.batch.worker import BatchWorker
+from frontier.feedback.worker import Worker
 
 
 class BatchCollector(Collector):
     """Queue depth and lag (all replicas, as this replica's worker last read them) and this replica's lines."""
 
-    def __init__(self, worker: BatchWorker) -> None:
+    def __init__(self, worker: BatchWorker, supervised: Worker | None = None) -> None:
         self.worker = worker
+        self.supervised = supervised
 
     def collect(self) -> Iterator[Metric]:
         w = self.worker
+        if self.supervised is not None:
+            yield GaugeMetricFamily("frontier_batch_worker_up", "1 while the batch worker's last step succeeded.",
+                                    value=float(self.supervised.status()["state"] == "ok"))  # fmt: skip
         yield GaugeMetricFamily("frontier_batch_lines_queued", "Batch lines waiting for a worker (all replicas).",
                                 value=w.stats.get("queued", 0))  # fmt: skip
         yield GaugeMetricFamily("frontier_batch_lines_claimed", "Batch lines claimed by a worker and not done (all replicas).",

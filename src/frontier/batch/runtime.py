@@ -42,7 +42,7 @@ class BatchRuntime:
         self.worker: Worker = self.batch_worker.worker()
         registry = getattr(router.metrics, "registry", None)  # None with observability.metrics off
         if registry is not None:
-            registry.register(BatchCollector(self.batch_worker))
+            registry.register(BatchCollector(self.batch_worker, self.worker))
         self._stop = threading.Event()
 
     def start(self) -> "BatchRuntime":
