@@ -52,6 +52,31 @@ class ReplicaResources(_Strict):
     )
 
 
+class PrefixAffinityConfig(_Strict):
+    """Replica choice inside a pool by prompt prefix (Ray Serve LLM's PrefixCacheAffinityRouter)."""
+
+    enabled: bool | None = Field(
+        None,
+        description="Send a request to the replica that already holds the longest prefix of its prompt in its prefix "
+        "cache, while replica loads are balanced. None: on when the pool can have more than one replica "
+        "(autoscaling.max_replicas > 1). The router keeps its prefix tree in a Ray actor that reserves 1 CPU.",
+    )
+    imbalanced_threshold: float | None = Field(
+        8.0,
+        gt=0,
+        description="Difference in queued requests between replicas above which load wins over the prefix "
+        "(power of two choices); None: the prefix always wins.",
+    )
+    match_rate_threshold: float = Field(
+        0.1, ge=0, le=1, description="Shortest share of the prompt a replica must hold for the prefix to count."
+    )
+    max_tree_chars: int = Field(
+        400_000,
+        ge=1000,
+        description="Characters of prompts the prefix tree remembers per pool; beyond it the oldest are evicted.",
+    )
+
+
 class PoolConfig(_Strict):
     """One pool of vLLM replicas serving one model."""
 
@@ -89,6 +114,9 @@ class PoolConfig(_Strict):
     resources: ReplicaResources = Field(
         default_factory=ReplicaResources, description="Resources each replica of this pool reserves."
     )
+    prefix_affinity: PrefixAffinityConfig = Field(
+        default_factory=PrefixAffinityConfig, description="Prefix-cache-aware choice of a replica in this pool."
+    )
     graceful_shutdown_timeout_s: float = Field(
         600.0, gt=0, description="How long a stopping replica may finish in-flight requests (longer than the longest generation)."
     )
@@ -114,6 +142,36 @@ class PoolsConfig(_Strict):
         return getattr(self, name)
 
 
+class SessionConfig(_Strict):
+    """Conversations: a follow-up turn stays on the pool that answered its conversation's previous turn."""
+
+    enabled: bool = Field(
+        True,
+        description="Recognise conversations (prompt_cache_key, the x-session-id header, or a hash of the earlier "
+        "messages) and keep a routed follow-up turn on its conversation's pool unless switching pays.",
+    )
+    ttl_s: int = Field(
+        3600, ge=1, description="How long a conversation's state (in Redis) outlives its last turn."
+    )
+    hash_history: bool = Field(
+        True,
+        description="Recognise a client that sends neither prompt_cache_key nor x-session-id by a hash of the "
+        "messages it resends (the conversation up to its previous user turn).",
+    )
+    switch_penalty: float = Field(
+        0.25,
+        ge=0,
+        description="Score points past the threshold a follow-up turn must be to move its conversation to the other "
+        "pool (scores lie in [0, 1]; 1 never moves one).",
+    )
+    cache_weight: float = Field(
+        10.0,
+        ge=0,
+        description="Further score points per USD of prefix cache a move throws away: the history's tokens at the "
+        "target pool's price_input_per_mtok.",
+    )
+
+
 class RouterConfig(_Strict):
     """The routing policy and the router (ingress) deployment."""
 
@@ -133,6 +191,9 @@ class RouterConfig(_Strict):
     )
     price_weight: float | None = Field(
         None, ge=0, description="Cost knob: quality points traded per USD of expected cost (lambda)."
+    )
+    session: SessionConfig = Field(
+        default_factory=SessionConfig, description="Conversations stay on their pool; switching has a cost."
     )
     autoscaling: AutoscalingConfig = Field(
         default_factory=AutoscalingConfig, description="Autoscaling of the router deployment."

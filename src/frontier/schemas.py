@@ -282,9 +282,15 @@ class Decision(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     pool: PoolName
-    reason: Reason = Field(description="Why this pool: policy, explore, explicit, effort, overflow, fallback or budget.")
+    reason: Reason = Field(
+        description="Why this pool: policy, explore, explicit, effort, overflow, fallback, budget, session or "
+        "session_switch."
+    )
     score: float | None = Field(None, description="Policy score: higher means more benefit from reasoning.")
     threshold: float | None = Field(None, description="Score above which the policy picks reasoning.")
+    margin: float | None = Field(
+        None, description="A follow-up turn: how far past the threshold its score had to be to move its conversation."
+    )
     policy_version: str = Field(description="Name and version of the policy that decided.")
 
     def headers(self) -> dict[str, str]:

@@ -23,9 +23,9 @@ def _recording_decisions(service):
     threads = []
     decide = service._decide
 
-    def recorded(request):
+    def recorded(request, *rest):
         threads.append(threading.current_thread().name)
-        return decide(request)
+        return decide(request, *rest)
 
     service._decide = recorded
     return threads
@@ -77,10 +77,10 @@ async def test_the_decision_runs_off_the_event_loop_which_keeps_answering():
     entered, release = threading.Event(), threading.Event()
     decide = service._decide
 
-    def held(request):
+    def held(request, *rest):
         entered.set()
         release.wait(30)
-        return decide(request)
+        return decide(request, *rest)
 
     service._decide = held
     async with client(app) as http:

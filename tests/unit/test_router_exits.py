@@ -138,7 +138,7 @@ def _service(client, pool="reasoning", light=None, reasoning=None, online=None, 
     service = RouterService(config, None, pools, access=access, metrics=build_metrics(config.observability),
                             online=online)  # fmt: skip
 
-    def decide(request):
+    def decide(request, session=None):
         explicit = {"frontier-light": "light", "frontier-reasoning": "reasoning"}.get(request.model)
         if explicit or request.reasoning_effort == "high":
             return Decision(pool=explicit or "reasoning", reason="explicit" if explicit else "effort",

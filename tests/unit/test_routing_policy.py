@@ -112,7 +112,9 @@ def test_the_learned_router_is_the_default():
 
 def test_pool_and_reason_are_their_wire_strings():
     assert [str(p) for p in Pool] == ["light", "reasoning"] and Pool.LIGHT.other is Pool.REASONING
-    assert {str(r) for r in Reason} == {"policy", "explore", "explicit", "effort", "overflow", "fallback", "budget"}
+    assert {str(r) for r in Reason} == {
+        "policy", "explore", "explicit", "effort", "overflow", "fallback", "budget", "session", "session_switch"
+    }
     assert f"{Reason.EXPLORE}" == "explore" and Pool.LIGHT == "light"
 
 

@@ -59,6 +59,11 @@ key                     type    contents
                                 (byte offset and length in the input file); consumer group ``batch``.
                                 An entry is XACKed and XDELed by the script that writes its result.
 ``P:batch:finalize``    set     batches whose files are to be written (all lines done, or cancelling).
+``P:conv:{digest}``     string  a conversation (``serving/sessions.py``): ``"pool cid"``, the pool that answered
+                                its last turn and that turn's completion id ("" if not logged); TTL
+                                ``router.session.ttl_s``, renewed by every turn. ``digest``: a hash of the API
+                                key's name and the conversation's identity (prompt_cache_key, x-session-id
+                                or its messages up to a user turn).
 ======================  ======  ====================================================================
 """
 
@@ -150,3 +155,6 @@ class Keys:
     @property
     def batch_finalize(self) -> str:
         return f"{self.prefix}:batch:finalize"
+
+    def conversation(self, digest: str) -> str:
+        return f"{self.prefix}:conv:{digest}"

@@ -17,7 +17,7 @@ from frontier.config import FrontierConfig
 from frontier.routing.artifact import DEFAULT_ARTIFACT, RouterArtifact, load_artifact
 from frontier.routing.feature_map import online_feature_map
 from frontier.routing.features import RequestFeatures
-from frontier.routing.router import Router, ThresholdRule, extra_reasoning_cost_usd
+from frontier.routing.router import Router, ThresholdRule, extra_reasoning_cost_usd, switch_rule
 from frontier.routing.types import CostKnob, Pool
 
 # Weights of the heuristic's logit over (log1p(chars/200), turns, sqrt code markers, sqrt math
@@ -62,6 +62,7 @@ def _rule(config: FrontierConfig, share_threshold: Callable[[float], float]) -> 
         share_threshold=share_threshold,
         extra_cost_usd=partial(extra_reasoning_cost_usd, config.pools),
         default=config.router.threshold,
+        switch=switch_rule(config.router.session, config.pools),
     )
 
 

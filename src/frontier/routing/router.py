@@ -5,6 +5,8 @@
 live state (when it was learned over this router's feature map), compared with the threshold the cost
 knob implies (``threshold_for``, the one threshold rule), explored within a cap with a reproducible draw.
 It returns the Decision and the context the decision log keeps to learn from feedback.
+A follow-up turn of a known conversation (``session``) does not explore: it stays on the pool that answered its
+previous turn unless its score clears the threshold by a margin (``follow_up``, the one switching rule).
 ``Router.scores(x, live)`` is the same greedy score for a batch of feature vectors (evaluation).
 
 The score has the learned router's scale: ``(1 + P(reasoning ok) - P(light ok)) / 2``, 0.5 = no gain.
@@ -14,18 +16,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from frontier.config import PoolsConfig
+from frontier.config import PoolsConfig, SessionConfig
 from frontier.errors import FrontierError
 from frontier.routing.exploration import Choice, choose, exploration_draw
 from frontier.routing.feature_map import FeatureMap
 from frontier.routing.features import RequestFeatures
 from frontier.routing.online import Posterior, belief, logit_correlation, predictive_probability, sigmoid
-from frontier.routing.types import POOLS, CostKnob, DecisionContext, Pool, Reason, StatsSnapshot
+from frontier.routing.types import POOLS, CostKnob, DecisionContext, Pool, Reason, SessionState, StatsSnapshot
 from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, Decision
 
 EFFORT_POOLS = {"minimal": Pool.LIGHT, "high": Pool.REASONING}
@@ -58,14 +60,36 @@ def extra_reasoning_cost_usd(pools: PoolsConfig, prompt_chars: int) -> float:
 
 
 @dataclass(frozen=True)
+class SwitchRule:
+    """What moving a conversation to the other pool costs, in score points: ``penalty`` plus ``cache_weight``
+    points per USD of prefix cache the move throws away (the history's tokens at the target pool's input price)."""
+
+    penalty: float = 0.25
+    cache_weight: float = 10.0
+    input_price_per_mtok: Mapping[Pool, float] = field(default_factory=dict)
+
+    def margin(self, target: Pool, history_tokens: int) -> float:
+        usd = history_tokens * self.input_price_per_mtok.get(target, 0.0) / 1_000_000
+        return self.penalty + self.cache_weight * usd
+
+
+def switch_rule(session: SessionConfig, pools: PoolsConfig) -> SwitchRule:
+    """The switching rule of ``router.session`` at the pools' input prices."""
+    prices = {pool: pools.get(pool).price_input_per_mtok for pool in POOLS}
+    return SwitchRule(session.switch_penalty, session.cache_weight, prices)
+
+
+@dataclass(frozen=True)
 class ThresholdRule:
     """What the threshold depends on besides the request: the operator's knob, the router's calibrated
-    share quantiles (``share_threshold``, exact at 0 and 1), the pools' prices and ``router.threshold``."""
+    share quantiles (``share_threshold``, exact at 0 and 1), the pools' prices and ``router.threshold``;
+    and what a follow-up turn must clear beyond it to move its conversation (``switch``)."""
 
     operator_knob: CostKnob
     share_threshold: Callable[[float], float]
     extra_cost_usd: Callable[[int], float]
     default: float = 0.5
+    switch: SwitchRule = SwitchRule()
 
 
 def threshold_for(rule: ThresholdRule, knob: CostKnob, live: StatsSnapshot, prompt_chars: int) -> float:
@@ -87,6 +111,15 @@ def threshold_for(rule: ThresholdRule, knob: CostKnob, live: StatsSnapshot, prom
         t = 0.5 + knob.price_weight * rule.extra_cost_usd(prompt_chars) / 2.0
         return 0.5 if math.isnan(t) else min(max(t, 0.0), 1.0)
     return rule.default
+
+
+def follow_up(session: SessionState, score: float, threshold: float, rule: SwitchRule) -> tuple[Pool, Reason, float]:
+    """THE switching rule: a follow-up turn's pool, reason and margin. It stays on its conversation's pool unless
+    its score is past the threshold, towards the other pool, by the margin a move to that pool costs."""
+    target = session.pool.other
+    margin = rule.margin(target, session.history_tokens)
+    leaves = score > threshold + margin if target is Pool.REASONING else score < threshold - margin
+    return (target, Reason.SESSION_SWITCH, margin) if leaves else (session.pool, Reason.SESSION, margin)
 
 
 @dataclass(frozen=True)
@@ -173,8 +206,12 @@ class Router:
         model: str = ROUTED_MODEL,
         reasoning_effort: str | None = None,
         draw: float | None = None,
+        session: SessionState | None = None,
     ) -> RoutedDecision:
-        """Route one request to ``model``; unknown models raise a 404. ``draw`` overrides the exploration draw."""
+        """Route one request to ``model``; unknown models raise a 404. ``draw`` overrides the exploration draw.
+
+        ``session``: the request is a follow-up turn of a known conversation (explicit models and
+        ``reasoning_effort`` still win; a pinned router stays pinned)."""
         if model in POOL_MODELS:
             return RoutedDecision(Decision(pool=POOL_MODELS[model], reason=Reason.EXPLICIT, policy_version=self.name))
         if model != ROUTED_MODEL:
@@ -194,22 +231,22 @@ class Router:
         phi = self.feature_map(x)
         params = online_params(live, self.feature_map)
         threshold = self.threshold(knob, live, features.prompt_chars)
+        cap = self.explore_cap if session is None else 0.0  # a conversation's pool is not explored
         if draw is None:
             # Only a request that can explore needs its draw (hashing a long prompt is not free).
-            can_explore = params is not None and self.explore_cap > 0
+            can_explore = params is not None and cap > 0
             draw = exploration_draw(self.seed, features, live.version) if can_explore else 1.0
-        choice = online_choice(phi, offsets, params, threshold, self.explore_cap, draw)
+        choice = online_choice(phi, offsets, params, threshold, cap, draw)
+        pool, reason, margin = choice.pool, Reason.EXPLORE if choice.explored else Reason.POLICY, None
+        if session is not None:
+            pool, reason, margin = follow_up(session, choice.score, threshold, self.rule.switch)
         # The live state's version shows when an online model over this router's features took part.
         version = f"{self.name}+online-{live.version}" if params is not None else self.name
         decision = Decision(
-            pool=choice.pool,
-            reason=Reason.EXPLORE if choice.explored else Reason.POLICY,
-            score=choice.score,
-            threshold=threshold,
-            policy_version=version,
+            pool=pool, reason=reason, score=choice.score, threshold=threshold, margin=margin, policy_version=version
         )
         context = DecisionContext(
-            pool=choice.pool,
+            pool=pool,
             features=phi,
             offline_logits=offsets,
             feature_map=self.feature_map.fingerprint,

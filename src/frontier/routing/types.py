@@ -1,4 +1,5 @@
-"""The routing decision's vocabulary: pools, reasons, the cost knob, the live state and the decision context."""
+"""The routing decision's vocabulary: pools, reasons, the cost knob, the live state, a conversation's state and
+the decision context."""
 
 from __future__ import annotations
 
@@ -34,10 +35,14 @@ class Reason(StrEnum):
     OVERFLOW = "overflow"  # the chosen pool was busy or saturated
     FALLBACK = "fallback"  # the chosen pool failed before answering
     BUDGET = "budget"  # the key's reasoning budget was spent
+    SESSION = "session"  # a follow-up turn stayed on the pool that answered its conversation's previous turn
+    SESSION_SWITCH = "session_switch"  # a follow-up turn's score cleared the threshold by the switching margin
 
 
 # Reasons of decisions the router made itself (these feed the share controller and learning).
-ROUTER_REASONS = frozenset({Reason.POLICY, Reason.EXPLORE})
+ROUTER_REASONS = frozenset({Reason.POLICY, Reason.EXPLORE, Reason.SESSION, Reason.SESSION_SWITCH})
+# Reasons of decisions that kept or moved a known conversation.
+SESSION_REASONS = frozenset({Reason.SESSION, Reason.SESSION_SWITCH})
 # Reasons of decisions the caller made.
 CALLER_REASONS = frozenset({Reason.EXPLICIT, Reason.EFFORT})
 
@@ -48,6 +53,15 @@ class CostKnob:
 
     reasoning_share: float | None = None
     price_weight: float | None = None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """A known conversation at its new turn: the pool that answered its previous turn, and the size of the history
+    (prompt tokens) that pool holds in its prefix cache and a switch would prefill again."""
+
+    pool: Pool
+    history_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,7 @@ class RouterIngress:
         from frontier.serving.metrics import build_metrics
         from frontier.serving.online import OnlineRouting
         from frontier.serving.pool_client import ServeLLMPoolClient
+        from frontier.serving.sessions import Sessions
         from frontier.serving.tracing import RequestTracer
 
         frontier_config = FrontierConfig.model_validate(config)
@@ -159,6 +160,7 @@ class RouterIngress:
             tracer=RequestTracer.from_config(frontier_config.observability),
             stats=self.online.live if self.online else None,
             online=self.online,
+            sessions=Sessions.from_config(frontier_config, redis_client),
         )
         self.batch = None  # batch workers share this replica's RouterService: its decisions and in-flight counts
         if frontier_config.batch.enabled and redis_url:

@@ -37,6 +37,27 @@ def cpu_threads(pool: PoolConfig) -> int:
     return max(1, int(pool.resources.num_cpus))
 
 
+PREFIX_ROUTER = "ray.serve.llm.request_router.PrefixCacheAffinityRouter"
+
+
+def request_router_config(pool: PoolConfig) -> dict[str, Any] | None:
+    """Ray Serve's request router for the pool's replicas: prefix-cache affinity where it is on, else None
+    (Serve's default power of two choices). A pool of one replica has no choice to make: auto leaves it off."""
+    affinity = pool.prefix_affinity
+    enabled = affinity.enabled if affinity.enabled is not None else pool.autoscaling.max_replicas > 1
+    if not enabled:
+        return None
+    kwargs: dict[str, Any] = {
+        "match_rate_threshold": affinity.match_rate_threshold,
+        "do_eviction": True,
+        "eviction_threshold_chars": affinity.max_tree_chars,
+        "eviction_target_chars": affinity.max_tree_chars * 9 // 10,
+    }
+    if affinity.imbalanced_threshold is not None:  # Ray's default: the prefix always wins
+        kwargs["imbalanced_threshold"] = affinity.imbalanced_threshold
+    return {"request_router_class": PREFIX_ROUTER, "request_router_kwargs": kwargs}
+
+
 def llm_config_dict(pool_name: PoolName, pool: PoolConfig, model_source: str) -> dict[str, Any]:
     """The ``ray.serve.llm.LLMConfig`` (as a dict) for one pool."""
     engine_kwargs: dict[str, Any] = {"max_model_len": pool.max_model_len}
@@ -72,6 +93,8 @@ def llm_config_dict(pool_name: PoolName, pool: PoolConfig, model_source: str) ->
         },
         "log_engine_metrics": False,
     }
+    if (router := request_router_config(pool)) is not None:
+        config["deployment_config"]["request_router_config"] = router
     if pool.device == "cpu":
         config["accelerator_config"] = {"kind": "cpu"}
     elif pool.resources.accelerator_type:

@@ -15,7 +15,9 @@ from frontier.errors import FrontierError
 from frontier.routing.features import extract_features
 from frontier.routing.policies import default_knob
 from frontier.routing.router import Router
-from frontier.routing.types import CostKnob, DecisionContext, StatsSnapshot
+from frontier.routing.types import (
+    SESSION_REASONS, CostKnob, DecisionContext, Reason, SessionState, StatsSnapshot,
+)  # fmt: skip
 from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
 from frontier.security.keys import KeyInfo
 from frontier.serving.access import AccessControl
@@ -27,10 +29,12 @@ from frontier.serving.online import OnlineRouting
 from frontier.serving.pool_client import PoolClient, PoolResult, PoolSaturated, PoolUnavailable
 from frontier.serving.tracing import RequestTrace, RequestTracer
 from frontier.serving.pools import engine_model_id
+from frontier.serving.sessions import Conversation, Sessions, Turn
 
 PUBLIC_POOL_MODEL: dict[PoolName, str] = {pool: model for model, pool in POOL_MODELS.items()}
 OTHER_POOL: dict[PoolName, PoolName] = {"light": "reasoning", "reasoning": "light"}
 RETRY_OF_HEADER = "x-frontier-retry-of"
+OVERFLOWS = SESSION_REASONS | {Reason.POLICY}  # router choices that give way to a busy pool
 
 
 class StatsSource(Protocol):
@@ -76,6 +80,7 @@ class RouterService:
         metrics: Metrics | None = None,
         tracer: RequestTracer | None = None,
         online: OnlineRouting | None = None,
+        sessions: Sessions | None = None,
     ) -> None:
         self.config = config
         self.router = router
@@ -85,6 +90,7 @@ class RouterService:
         self.metrics: Metrics = metrics or NullMetrics()
         self.tracer = tracer or RequestTracer()
         self.online = online
+        self.sessions = sessions
         self.started_at = int(time.time())
         self.inflight: dict[PoolName, int] = {name: 0 for name in pools}
         self.health = PoolHealth(pools, config.server)
@@ -97,8 +103,11 @@ class RouterService:
         """The routing decision for a validated request."""
         return self._decide(request)[0]
 
-    def _decide(self, request: ChatCompletionRequest) -> tuple[Decision, DecisionContext | None]:
-        """The router's decision, and for a decision it made itself the context its feedback will need."""
+    def _decide(
+        self, request: ChatCompletionRequest, session: SessionState | None = None
+    ) -> tuple[Decision, DecisionContext | None]:
+        """The router's decision (``session``: a follow-up turn's conversation), and for a decision it made itself
+        the context its feedback will need."""
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
         features = extract_features(messages, request.tools)
         knob = default_knob(self.config)
@@ -107,8 +116,9 @@ class RouterService:
         ):
             knob = CostKnob(request.frontier.reasoning_share, request.frontier.price_weight)
         routed = self.router.decide(
-            features, self.stats.snapshot(), knob, model=request.model, reasoning_effort=request.reasoning_effort
-        )
+            features, self.stats.snapshot(), knob, model=request.model, reasoning_effort=request.reasoning_effort,
+            session=session,
+        )  # fmt: skip
         return routed.decision, routed.context
 
     async def chat(
@@ -128,7 +138,7 @@ class RouterService:
         trace = self.tracer.start(request, headers)
         held = Holdings(self._add_inflight, self.access, key, request)
         try:
-            return await self._chat(request, key, trace, (headers or {}).get(RETRY_OF_HEADER), held, background)
+            return await self._chat(request, key, trace, headers or {}, held, background)
         except BaseException as exc:
             trace.end(error=exc, status_code=exc.status_code if isinstance(exc, FrontierError) else 500)
             await held.release()
@@ -139,7 +149,7 @@ class RouterService:
         request: ChatCompletionRequest,
         key: KeyInfo | None,
         trace: RequestTrace,
-        retry_of: str | None,
+        headers: Mapping[str, str],
         held: Holdings,
         background: bool = False,
     ) -> ChatOutcome:
@@ -151,8 +161,9 @@ class RouterService:
         if self.access is not None:
             await self.access.admit_chat(request, key)
         routed = request.model == ROUTED_MODEL
+        conversation, turn = await self._conversation(request, key, headers, background)
         with trace.routing():
-            decision, context = await off_loop(self._decide, request)
+            decision, context = await off_loop(self._decide, request, turn.state(conversation) if turn else None)
             trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
         # The budget applies to the pool that will be called, after overflow (and again on any later switch).
         decision = await held.reserve(self._overflow_if_busy(decision, routed))
@@ -168,8 +179,11 @@ class RouterService:
         self.metrics.observe_decision(decision, routed=routed)
         if context is not None and (background or _client_knob(request)):
             context = dataclasses.replace(context, routed_by_policy=False)  # one client's knob must not steer all
+        # An explicit move of a known conversation to reasoning re-asks its previous (light) turn.
+        retry_of = headers.get(RETRY_OF_HEADER) or (turn.completion_id if turn else None)
         completion_id = await self._log_decision(decision, context, key, retry_of)
-        headers = decision.headers()
+        if conversation is not None and self.sessions is not None:
+            await self.sessions.remember_async(conversation, decision.pool, completion_id)
         if result.response is not None:
             body = result.response
             body["id"] = completion_id or body.get("id")
@@ -179,12 +193,20 @@ class RouterService:
             trace.end(status_code=200)
             self._observe_response(decision, trace, body.get("usage"), "ok")
             await held.release(body.get("usage"))
-            return ChatOutcome(decision=decision, headers=headers, body=body)
+            return ChatOutcome(decision=decision, headers=decision.headers(), body=body)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         stream = self._relay(held, decision, include_usage, trace, completion_id)
         # Started here, so that even a stream the client never reads is closed (when dropped) and releases.
         first = await anext(stream)
-        return ChatOutcome(decision=decision, headers=headers, stream=_prepend(first, stream))
+        return ChatOutcome(decision=decision, headers=decision.headers(), stream=_prepend(first, stream))
+
+    async def _conversation(
+        self, request: ChatCompletionRequest, key: KeyInfo | None, headers: Mapping[str, str], background: bool
+    ) -> tuple[Conversation | None, Turn | None]:
+        """The request's conversation and the turn it follows (batch lines are not conversations)."""
+        if self.sessions is None or background:
+            return None, None
+        return await self.sessions.find_async(request, key.name if key is not None else "", headers)
 
     async def _log_decision(
         self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, retry_of: str | None
@@ -212,7 +234,7 @@ class RouterService:
     def _overflow_if_busy(self, decision: Decision, routed: bool) -> Decision:
         """Move a policy decision to the other pool when its pool is busy or unhealthy."""
         other = OTHER_POOL[decision.pool]
-        if routed and decision.reason == "policy" and self._busy(decision.pool) and not self._busy(other):
+        if routed and decision.reason in OVERFLOWS and self._busy(decision.pool) and not self._busy(other):
             return decision.model_copy(update={"pool": other, "reason": "overflow"})
         return decision
 
@@ -295,6 +317,7 @@ class RouterService:
             "reason": decision.reason,
             "score": decision.score,
             "threshold": decision.threshold,
+            **({"margin": decision.margin} if decision.margin is not None else {}),
             "policy_version": decision.policy_version,
             "estimated_cost_usd": pool_config.estimated_cost_usd(prompt_tokens, completion_tokens),
         }
