@@ -176,6 +176,9 @@ def test_cancel_drops_the_rest_and_writes_what_ran(queue):
     assert done["status"] == "cancelled" and done["cancelled_at"] is not None and done["error_file_id"] is None
     assert files.content(done["output_file_id"], "k").count(b"\n") == 1
     assert q.cancel(batch["id"], "k")["status"] == "cancelled"  # cancelling again changes nothing
+    # A line that was running when the batch was cancelled finishes after its files were written: not counted.
+    assert not q.record(batch["id"], result_field("b", 1), 1, {"custom_id": "b"}, True, tasks[1].entry)
+    assert q.get(batch["id"], "k")["request_counts"] == {"total": 3, "completed": 1, "failed": 0}
 
 
 def test_lists_are_per_key_newest_first_and_paged(queue):

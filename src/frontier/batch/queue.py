@@ -28,7 +28,10 @@ TIMES = ("in_progress_at", "finalizing_at", "completed_at", "failed_at", "expire
 ACTIVE = ("validating", "in_progress")
 
 RECORD = """
-local new = redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+local new = 0
+if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' then  -- its files are written: a late line is dropped
+  new = redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+end
 if new == 1 then
   redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
   if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'expired', '1') end
