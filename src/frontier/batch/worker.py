@@ -30,7 +30,9 @@ from frontier.batch.storage import Storage
 from frontier.config import BatchConfig
 from frontier.errors import FrontierError
 from frontier.feedback.worker import Worker
-from frontier.schemas import ChatCompletionRequest
+from frontier.schemas import ChatCompletionRequest, Decision
+from frontier.security.keys import KeyInfo
+from frontier.security.logs import log_request
 from frontier.serving.admission import parse_body
 from frontier.serving.router_service import RouterService
 
@@ -143,7 +145,7 @@ class BatchWorker:
         except FrontierError as exc:
             return output_line(task.custom_id, exc.status_code, exc.body()), False
         key = owner_key(spec)
-        attempt = 0
+        attempt, started = 0, time.perf_counter()
         while True:
             self.calls += 1
             try:
@@ -151,6 +153,7 @@ class BatchWorker:
             except FrontierError as exc:
                 attempt += 1
                 if exc.status_code not in RETRYABLE or attempt >= self.config.max_attempts:
+                    self._log(task, exc.status_code, started, key, request)
                     return output_line(task.custom_id, exc.status_code, exc.body()), False
                 await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
                 continue
@@ -161,4 +164,11 @@ class BatchWorker:
             finally:
                 self.calls -= 1
             assert outcome.body is not None  # batch lines never stream
+            self._log(task, 200, started, key, request, outcome.decision)
             return output_line(task.custom_id, 200, outcome.body), True
+
+    def _log(self, task: Task, status: int, started: float, key: KeyInfo | None, request: ChatCompletionRequest,
+             decision: Decision | None = None) -> None:  # fmt: skip
+        """One JSON request log line per routed batch line (id ``batch/line``), like an interactive request's."""
+        log_request(logger, request_id=f"{task.batch_id}/{task.index}", route="batch", status=status,
+                    latency_s=time.perf_counter() - started, key=key, decision=decision, messages=request.messages)  # fmt: skip
