@@ -25,6 +25,13 @@ def feature_map(kind: str, dim: int, x_train: np.ndarray, seed: int = 0):
     """
     mean, scale = standardizer(x_train)
     s = len(STRUCTURAL_FEATURES)
+    if kind in ("std+struct", "std+len"):
+        q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(mean), dim)))
+        cols = list(range(len(mean) - s, len(mean))) if kind == "std+struct" else [len(mean) - s]
+        extra = np.eye(len(mean))[cols]  # the structural signals themselves, beside the projection
+        basis = np.vstack((q.T, extra))
+        out = np.concatenate((np.full(dim, np.sqrt(dim)), np.full(len(cols), np.sqrt(len(cols)))))
+        return lambda x: np.hstack((np.ones((len(x), 1)), ((x - mean) / scale) @ basis.T / out))
     if kind in ("std", "pca"):
         if kind == "std":
             q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(mean), dim)))

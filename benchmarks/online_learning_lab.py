@@ -8,12 +8,19 @@ applying feedback in batches of ``--sync`` events like the consumer and stepping
 Units (the offline scorer of each is trained, with ``frontier train``'s code, on every other row of the
 shared data, so every unit is unseen): ``mmlu`` (routellm/mmlu_dev, 5 leave-subjects-out folds), ``math``
 (zeroeval_math_crux math rows, a GSM8K proxy), ``mmlu_pro`` (a seeded sample) and ``arena`` (chat). The
-``domain`` column is used only to split. Also reported: the full-information ceiling (both labels of the
-learning half, same features) and, after learning at a fixed threshold, the share of a few chit-chat
+``domain`` column is used only to split. Also reported: offline scorer, prompt length and a full-information
+ceiling (two logistic heads on the router's features fitted with both labels of the learning half) on the
+same tails, and, after learning at a fixed threshold (``--modes fixed``), the share of a few chit-chat
 prompts sent to reasoning (the global-bias failure).
 
-Usage: nice -n 10 .venv/bin/python benchmarks/online_learning_lab.py [--approaches A ...] [--seeds 0 1]
-Last line: JSON {approach: {unit: {"tail_apgr", "learn_share"}, "mean_tail_apgr"}}.
+``production`` runs the shipped math (``frontier.routing`` online model, exploration and scores, the
+consumer's prior and limits from the default ``FeedbackConfig``, the controller rescoring its window);
+the other approaches are ``online_lab_learners.Learner`` variants (``APPROACHES``, or ``--variant JSON``).
+
+Usage: nice -n 10 .venv/bin/python benchmarks/online_learning_lab.py [--approaches previous production ...]
+       [--seeds 0 1] [--modes share fixed] [--prepared CACHED.npz]
+Last line: JSON {"references": {unit: ...}, "approach/mode": {unit: {"tail_apgr", "learn_share", ...},
+"mean_tail_apgr", "max_share_error"}}.
 """
 
 from __future__ import annotations
@@ -216,6 +223,8 @@ APPROACHES = {a.name: a for a in [
     Approach("pca32", features="pca", **_BEST),
     Approach("struct+pca32", features="struct+pca", **_BEST),
     Approach("struct+rand32", features="struct+rand", **_BEST),
+    Approach("std32+struct", features="std+struct", **_BEST),
+    Approach("std32+length", features="std+len", **_BEST),
     Approach("clusters+struct+pca32", features="clusters+struct+pca", share_rule="rescore", correlation=0.95),
     Approach("cap200", evidence_cap=200.0, **_BEST),
     Approach("full-info", full_info=True, **_BEST),  # both labels of every learning request: a ceiling
@@ -225,7 +234,9 @@ UNITS = {"mmlu": [f"mmlu{i}" for i in range(5)], "math": ["math"], "mmlu_pro": [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--approaches", nargs="*", default=["previous", "production"], help=f"production, {', '.join(APPROACHES)}")
+    parser.add_argument(
+        "--approaches", nargs="*", default=["previous", "production"], help=f"production, {', '.join(APPROACHES)}"
+    )
     parser.add_argument("--variant", action="append", default=[], metavar="JSON", help='e.g. {"name": "x", "dim": 48}')
     parser.add_argument("--units", nargs="+", default=list(UNITS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -255,7 +266,8 @@ def main() -> None:
             row["max_share_error"] = round(max(abs(row[n]["learn_share"] - 0.5) for n in args.units), 4)
             report[f"{label}/{mode}"] = row
             cells = " ".join(f"{n} {row[n]['tail_apgr']:.3f}@{row[n]['learn_share']:.2f}" for n in args.units)
-            extra = " chit " + " ".join(f"{row[n]['chitchat_share']:.1f}" for n in args.units) if mode == "fixed" else ""
+            chit = [f"{row[n]['chitchat_share']:.1f}" for n in args.units] if mode == "fixed" else []
+            extra = " chit " + " ".join(chit) if chit else ""
             print(f"{label:28s} {mode:5s} {cells} | mean {row['mean_tail_apgr']:.3f}{extra} "
                   f"[{time.perf_counter() - started:.0f} s]", flush=True)  # fmt: skip
     print(json.dumps(report))

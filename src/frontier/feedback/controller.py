@@ -106,7 +106,7 @@ class CostController:
 
     ``rescore`` (the online feature map's dimension, the live model's scoring): the window's requests are
     scored by the current model instead of the one that routed them, so the threshold does not lag while
-    learning moves every score (without it the share drifted to 0.7 on unseen math, benchmarks/online_learning_lab.py)."""
+    learning moves every score (without it the share drifted to 0.7 on unseen math: online_learning_lab.py)."""
 
     def __init__(
         self,

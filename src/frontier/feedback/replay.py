@@ -79,7 +79,8 @@ def replay(
     gate_threshold = router.threshold(knob, StatsSnapshot(), 0)  # the gate's until the controller publishes one
     consumer = FeedbackConsumer(client, keys, config, name="replay", gate_threshold=gate_threshold)
     live = LiveStats(client, keys, config.poll_interval_s)
-    controller = CostController(client, keys, config.controller, knob.reasoning_share, rescore=router.rescorer(live.snapshot))
+    rescore = router.rescorer(live.snapshot)
+    controller = CostController(client, keys, config.controller, knob.reasoning_share, rescore=rescore)
     live.refresh()
     offline_tail = router.scores(x_tail, StatsSnapshot())
     result = ReplayResult(tail, offline_tail, {})
