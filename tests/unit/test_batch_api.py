@@ -304,3 +304,30 @@ async def test_a_batch_past_its_window_expires_with_its_lines_in_the_error_file(
     assert done.status == "expired" and done.expired_at and done.output_file_id is None
     errors = [json.loads(x) for x in (await client.files.content(done.error_file_id)).text.splitlines()]
     assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [("a", "batch_expired"), ("b", "batch_expired")]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kw", "status"),
+    [
+        ("POST", "/v1/files", {"content": b"--x\r\nbroken", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 400),
+        ("POST", "/v1/files", {"data": {"purpose": "batch"}}, 400),
+        ("POST", "/v1/files", {"files": {"file": ("a", b"{}")}}, 400),
+        ("POST", "/v1/batches", {"content": b"not json", "headers": {"content-type": "application/json"}}, 400),
+        ("POST", "/v1/batches", {"json": {"input_file_id": "f", "endpoint": "/v1/chat/completions",
+                                          "completion_window": "24h", "extra": 1}}, 400),
+        ("POST", "/v1/batches", {"json": {"input_file_id": "f", "endpoint": "/v1/chat/completions",
+                                          "completion_window": "24h", "metadata": {"a": {"deep": 1}}}}, 400),
+        ("GET", "/v1/batches?limit=1000", {}, 400),
+        ("GET", "/v1/batches?after=batch_nope", {}, 404),
+        ("GET", "/v1/batches/%00%FF", {}, 404),
+        ("POST", "/v1/batches/batch_nope/cancel", {}, 404),
+        ("GET", "/v1/files/file-nope/content", {}, 404),
+        ("DELETE", "/v1/files/file-nope", {}, 404),
+    ],
+)
+async def test_odd_requests_get_openai_shaped_4xx(stack, method, path, kw, status):
+    headers = {"Authorization": f"Bearer {API_KEYS[0]}", **kw.pop("headers", {})}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stack.app), base_url="http://router") as http:
+        response = await http.request(method, path, headers=headers, **kw)
+    assert response.status_code == status, response.text
+    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
