@@ -67,7 +67,9 @@ class FeedbackService:
             raise FeedbackUnavailable(self.config.retry_after_s, type(exc).__name__) from None
 
     def implicit_retry(self, retry_of: str, key_id: str | None = None) -> bool:
-        """``x-frontier-retry-of``: the client re-asked an earlier light answer elsewhere -> negative feedback.
+        """``x-frontier-retry-of``, or a known conversation moved by the client to reasoning (an explicit model or
+        ``reasoning_effort`` on its next turn; ``retry_of`` is then its previous turn): the client re-asked an
+        earlier light answer elsewhere -> negative feedback on that decision.
 
         Call it when the new request goes to the reasoning pool. Returns True if it was queued.
         """

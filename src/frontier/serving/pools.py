@@ -60,7 +60,8 @@ def request_router_config(pool: PoolConfig) -> dict[str, Any] | None:
 
 def llm_config_dict(pool_name: PoolName, pool: PoolConfig, model_source: str) -> dict[str, Any]:
     """The ``ray.serve.llm.LLMConfig`` (as a dict) for one pool."""
-    engine_kwargs: dict[str, Any] = {"max_model_len": pool.max_model_len}
+    # Usage reports the prompt tokens served from the prefix cache (OpenAI's prompt_tokens_details.cached_tokens).
+    engine_kwargs: dict[str, Any] = {"max_model_len": pool.max_model_len, "enable_prompt_tokens_details": True}
     if pool.device == "cpu":
         engine_kwargs.update(dtype="float32", enforce_eager=True)
     if pool.reasoning_parser:
