@@ -119,6 +119,9 @@ def test_a_line_done_twice_has_one_result_and_counts_once(queue):
     assert [json.loads(x) for x in out] == [{"custom_id": "a", "n": 1}]
     assert [json.loads(x)["custom_id"] for x in files.content(done["error_file_id"], "k").decode().splitlines()] == ["b"]
     assert q.backlog() == 0  # every entry acknowledged and deleted
+    assert not q.client.exists(KEYS.batch_results(batch["id"]))  # the results live in the files now
+    assert not q.record(batch["id"], result_field("b", 1), 1, {"custom_id": "b"}, True, "")  # a late duplicate
+    assert q.get(batch["id"], "k")["request_counts"] == done["request_counts"]
     with pytest.raises(FrontierError) as ended:
         q.cancel(batch["id"], "k")
     assert ended.value.status_code == 409

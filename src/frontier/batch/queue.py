@@ -29,7 +29,9 @@ ACTIVE = ("validating", "in_progress")
 
 RECORD = """
 local new = 0
-if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' then  -- its files are written: a late line is dropped
+local status = redis.call('HGET', KEYS[1], 'status')
+-- Once a batch has ended its files are written and its results deleted: a late line is dropped.
+if status == 'in_progress' or status == 'finalizing' or status == 'cancelling' then
   new = redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
 end
 if new == 1 then
@@ -268,4 +270,5 @@ class BatchQueue:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.keys.batch(batch_id), mapping=update)
         pipe.srem(self.keys.batch_finalize, batch_id)
+        pipe.delete(self.keys.batch_results(batch_id))  # in the files now; Redis keeps only running batches' results
         pipe.execute()

@@ -53,7 +53,8 @@ key                     type    contents
                                 ``expired`` (set once a line expired).
 ``P:batch:{id}:res``    hash    results, one per line, written once (HSETNX) under ``c:{custom_id}`` (or
                                 ``l:{line}`` without one): ``o|{line}|{json}`` (an output line) or
-                                ``e|{line}|{json}`` (an error line).
+                                ``e|{line}|{json}`` (an error line). Deleted once the batch's files are
+                                written (results of an ended batch are not written any more).
 ``P:batch:by-key:{k}``  zset    the batch ids of API key ``k`` ("" if none) by creation time.
 ``P:batch:tasks``       stream  batch lines to route: ``b`` (batch id), ``i`` (line number), ``o``/``n``
                                 (byte offset and length in the input file); consumer group ``batch``.
