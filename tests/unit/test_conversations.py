@@ -166,6 +166,17 @@ async def test_explicit_models_and_effort_win_and_the_conversation_follows_them(
     assert online.retries == ["chatcmpl-fr1"]  # only a move to reasoning is a signal on a light turn
 
 
+async def test_a_streamed_turn_is_remembered_once_it_answers(redis_client):
+    service = _service(redis_client)
+    opener = [{"role": "user", "content": "score=0.9 prove it"}]
+    first = await service.chat(_request(opener, stream=True), TENANT)
+    assert first.decision.pool == "reasoning" and [e async for e in first.stream][-1] == "data: [DONE]\n\n"
+    thanks = [*opener, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "score=0.2 thanks"}]
+    follow = await service.chat(_request(thanks, stream=True), TENANT)
+    assert (follow.decision.pool, follow.decision.reason) == ("reasoning", "session")
+    assert '"reason":"session"' in [e async for e in follow.stream][-2]  # the final chunk's decision
+
+
 async def test_a_budget_that_forbids_reasoning_moves_the_conversation_to_light(redis_client):
     access = AccessControl(CONFIG, KeyStore([]), budget=ReasoningBudget(redis_client, prefix=PREFIX))
     service = _service(redis_client, access=access)
