@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 
-from frontier.routing.evaluation import quality_curve, summarize
+from frontier.feedback.replay import tail_metrics
 
 SCORE_HEADER = "x-frontier-score"
 POOL_HEADER = "x-frontier-pool"
 REASON_HEADER = "x-frontier-reason"
+VERSION_HEADER = "x-frontier-policy-version"
 
 
 class LiveReplayError(RuntimeError):
@@ -35,6 +36,7 @@ class LiveRoute:
     reason: str | None = None
     score: float | None = None
     completion_id: str | None = None
+    version: str | None = None
 
 
 @dataclass
@@ -72,7 +74,18 @@ class LiveReplay:
             reason=r.headers.get(REASON_HEADER),
             score=float(score) if score not in (None, "") else None,
             completion_id=r.json().get("id"),
+            version=r.headers.get(VERSION_HEADER),
         )
+
+    def wait_applied(self, timeout_s: float = 120.0) -> None:
+        """Wait until the server's feedback consumer has no backlog (``/readyz``'s cached ``feedback``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            feedback = self._client.get("/readyz").json().get("feedback") or {}
+            if feedback.get("backlog") == 0:
+                return
+            time.sleep(0.2)
+        raise LiveReplayError(f"the server still had unapplied feedback after {timeout_s:.0f} s")
 
     def feedback(self, completion_id: str, score: float) -> None:
         """Feedback on one completion; retried while the server says it is busy (429/503)."""
@@ -86,19 +99,24 @@ class LiveReplay:
             time.sleep(float(r.headers.get("retry-after", "0.2") or 0.2))
 
 
-def tail_metrics(scores: np.ndarray, light: np.ndarray, reasoning: np.ndarray) -> dict[str, float]:
-    """APGR and CPTs of the tail's scores."""
-    summary = summarize(quality_curve(scores, light, reasoning))
-    return {"apgr": summary["apgr"], "cpt50": summary["cpt_50"], "cpt80": summary["cpt_80"]}
-
-
-def _score_rows(client: LiveReplay, prompts: list[str], rows: np.ndarray, progress: Callable[[], None]) -> np.ndarray:
+def _score_rows(
+    client: LiveReplay, prompts: list[str], rows: np.ndarray, progress: Callable[[], None], rounds: int = 3
+) -> np.ndarray:
+    """Scores of ``rows`` under one policy version: rows answered by an older version (the replicas'
+    watchers pick a new version up within their poll interval) are asked again."""
     scores = np.full(len(rows), np.nan)
-    for j, i in enumerate(rows):
-        routed = client.route(prompts[i])
-        if routed.score is not None:
-            scores[j] = routed.score
-        progress()
+    versions: list[str | None] = [None] * len(rows)
+    todo = range(len(rows))
+    for _ in range(rounds):
+        for j in todo:
+            routed = client.route(prompts[rows[j]])
+            scores[j] = routed.score if routed.score is not None else np.nan
+            versions[j] = routed.version
+            progress()
+        latest = versions[-1]
+        todo = [j for j, v in enumerate(versions) if v != latest and not np.isnan(scores[j])]
+        if not todo:
+            break
     return scores
 
 
@@ -139,6 +157,7 @@ def replay_live(
         to_reasoning += answer.pool == "reasoning"
         explored += answer.reason == "explore"
         client.feedback(answer.completion_id, float(reasoning[i] if answer.pool == "reasoning" else light[i]))
+    client.wait_applied()
     scores = _score_rows(client, prompts, tail, progress)
     ok = ~np.isnan(scores)
     online = tail_metrics(scores[ok], light[tail][ok], reasoning[tail][ok])
