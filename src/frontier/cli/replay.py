@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--learn-share", type=float, default=0.5, help="reasoning share the cost controller holds while learning"
     )
+    parser.add_argument(
+        "--live", metavar="URL",
+        help="drive a running server through its public API instead of simulating (its own knob applies)",
+    )  # fmt: skip
+    parser.add_argument("--api-key", default=os.environ.get("FRONTIER_API_KEY"),
+                        help="API key for --live (default: $FRONTIER_API_KEY)")  # fmt: skip
     parser.set_defaults(handler=run)
 
 
@@ -43,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 < args.learn_fraction < 1.0 or not 0.0 <= args.learn_share <= 1.0:
         print("frontier replay: --learn-fraction must be in (0, 1) and --learn-share in [0, 1]", file=sys.stderr)
         return 2
+    if args.live:
+        return run_live(args)
     try:
         config = load_config(args.config)
         # The server's router, with the learning share as the operator's knob (the controller holds it).
@@ -83,13 +92,7 @@ def run(args: argparse.Namespace) -> int:
             if embedded is not None:
                 embedded.stop()
 
-    scores_out = Path(args.scores_out)
-    scores_out.parent.mkdir(parents=True, exist_ok=True)
-    order = np.argsort(result.tail_rows)
-    with scores_out.open("w") as fh:
-        fh.write("row,score\n")
-        for row, score in zip(result.tail_rows[order], result.tail_scores[order]):
-            fh.write(f"{int(row)},{float(score):.6f}\n")
+    scores_out = _write_scores(args.scores_out, result.tail_rows, result.tail_scores)
     png = scores_out.with_name(scores_out.stem + "-learning.png")
     _plot(result, png)
     print(f"wrote {scores_out} and {png}", file=sys.stderr)
@@ -97,6 +100,51 @@ def run(args: argparse.Namespace) -> int:
              "learning_curve_png": str(png)}  # fmt: skip
     print(json.dumps({**result.metrics, **extra}))
     return 0
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """The same experiment through a running server's API (``frontier.cli.replay_live``)."""
+    import httpx
+    from tqdm import tqdm
+
+    from frontier.cli.replay_live import LiveReplay, LiveReplayError, replay_live
+    from frontier.routing.datasets import DataError, load_outcomes
+
+    try:
+        outcomes = load_outcomes(args.data, args.light_col, args.reasoning_col)
+    except DataError as exc:
+        print(f"frontier replay: {exc}", file=sys.stderr)
+        return 2
+    client = LiveReplay(args.live, args.api_key)
+    n = len(outcomes.prompts)
+    # A cold pass over the tail, the learning rows, then the tail again (plus any re-asked rows).
+    with tqdm(total=n + (n - int(round(n * args.learn_fraction))), desc="live replay", unit="req") as bar:
+        try:
+            rows, scores, metrics = replay_live(
+                client, outcomes.prompts, outcomes.light, outcomes.reasoning, args.learn_fraction, args.seed,
+                progress=lambda: bar.update(1),
+            )  # fmt: skip
+        except (LiveReplayError, httpx.HTTPError) as exc:
+            print(f"frontier replay: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            client.close()
+    scores_out = _write_scores(args.scores_out, rows, scores)
+    print(f"wrote {scores_out}", file=sys.stderr)
+    print(json.dumps({**metrics, "live": args.live, "scores_out": str(scores_out)}))
+    return 0
+
+
+def _write_scores(path: str, rows: np.ndarray, scores: np.ndarray) -> Path:
+    """The tail's ``row,score`` CSV in row order (an empty score: the server refused that row)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    order = np.argsort(rows)
+    with out.open("w") as fh:
+        fh.write("row,score\n")
+        for row, score in zip(rows[order], scores[order]):
+            fh.write(f"{int(row)},{'' if np.isnan(score) else f'{float(score):.6f}'}\n")
+    return out
 
 
 def _plot(result, path: Path) -> None:
