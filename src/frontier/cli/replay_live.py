@@ -47,12 +47,13 @@ class LiveReplay:
     api_key: str | None = None
     timeout_s: float = 120.0
     max_tokens: int = 1
+    transport: httpx.BaseTransport | None = None
     _client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
         root = self.base_url.rstrip("/").removesuffix("/v1")
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        self._client = httpx.Client(base_url=root, headers=headers, timeout=self.timeout_s)
+        self._client = httpx.Client(base_url=root, headers=headers, timeout=self.timeout_s, transport=self.transport)
 
     def close(self) -> None:
         self._client.close()
