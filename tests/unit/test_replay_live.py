@@ -15,7 +15,8 @@ class ScriptedServer:
         self.version = 0
         self.feedback: list[tuple[str, float]] = []
         self.pools: dict[str, str] = {}
-        self.lag = lag  # answers still served by the previous version after a change
+        self.lagging = lag  # answers still served by the previous version after each change
+        self.lag = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/readyz":
@@ -24,7 +25,7 @@ class ScriptedServer:
         if request.url.path == "/v1/feedback":
             self.feedback.append((self.pools[body["id"]], body["score"]))
             self.version = len(self.feedback)
-            self.lag = 1 if self.lag else 0
+            self.lag = self.lagging
             return httpx.Response(202, json={"id": body["id"], "status": "queued"})
         prompt = body["messages"][0]["content"]
         if "too long" in prompt:
