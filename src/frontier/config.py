@@ -59,7 +59,7 @@ class PrefixAffinityConfig(_Strict):
         None,
         description="Send a request to the replica that already holds the longest prefix of its prompt in its prefix "
         "cache, while replica loads are balanced. None: on when the pool can have more than one replica "
-        "(autoscaling.max_replicas > 1). The router keeps its prefix tree in a Ray actor that reserves 1 CPU.",
+        "(autoscaling.max_replicas > 1). The prefix tree lives in a Ray actor that needs 1 free CPU to start.",
     )
     imbalanced_threshold: float | None = Field(
         8.0,
