@@ -46,10 +46,10 @@ def test_every_follow_up_stays_on_its_pool_and_an_explicit_model_wins(client, mo
             turn = conversation.say(text)
             assert (turn["pool"], turn["reason"]) == (pool, "session"), turn
             assert turn["margin"] > 0 and turn["score"] is not None
-    moved = heavy.say("one more, briefly", model="frontier-light")
-    assert (moved["pool"], moved["reason"]) == ("light", "explicit")
-    after = heavy.say("ok")
-    assert (after["pool"], after["reason"]) == ("light", "session")  # the conversation follows the explicit move
+    moved = light.say("one more, carefully", model="frontier-reasoning")
+    assert (moved["pool"], moved["reason"]) == ("reasoning", "explicit")
+    after = light.say("ok")
+    assert (after["pool"], after["reason"]) == ("reasoning", "session")  # the conversation follows the explicit move
 
 
 @pytest.mark.parametrize("mode", ["prompt_cache_key", "header", "history"])
