@@ -46,9 +46,12 @@ def test_every_follow_up_stays_on_its_pool_and_an_explicit_model_wins(client, mo
             turn = conversation.say(text)
             assert (turn["pool"], turn["reason"]) == (pool, "session"), turn
             assert turn["margin"] > 0 and turn["score"] is not None
-    moved = light.say("one more, carefully", model="frontier-reasoning")
-    assert (moved["pool"], moved["reason"]) == ("reasoning", "explicit")
-    after = light.say("ok")
+    # A move after an explicit turn queues no implicit feedback (the feedback tests count applied events).
+    moved = Conversation(client, mode)
+    assert moved.say("What is the capital of Italy?", model="frontier-light")["pool"] == "light"
+    explicit = moved.say("one more, carefully", model="frontier-reasoning")
+    assert (explicit["pool"], explicit["reason"]) == ("reasoning", "explicit")
+    after = moved.say("ok")
     assert (after["pool"], after["reason"]) == ("reasoning", "session")  # the conversation follows the explicit move
 
 
