@@ -169,7 +169,10 @@ def run(a: Approach | None, data: dict, unit: str, seed: int, mode: str, args: a
             if mode == "share":
                 lo = max(0, t + 1 - 2000)
                 scores = learner.score(phi[lo : t + 1], off[lo : t + 1]) if rescore else np.array(window[lo:])
-                ctl = control_step(scores, np.array(pools[lo:]) == 1, 0.5, ctl, 0.05)
+                flags = np.array(pools[lo:]) == 1
+                # Research learners keep the controller they were measured with (no proportional term).
+                proportional = args.proportional_gain if a is None else 0.0
+                ctl = control_step(scores, flags, 0.5, ctl, args.controller_gain, proportional)
                 threshold = ctl.threshold
     n = n_learn
     out = {
@@ -244,6 +247,8 @@ def main() -> None:
     parser.add_argument("--learn-fraction", type=float, default=0.5)
     parser.add_argument("--explore-cap", type=float, default=0.05)
     parser.add_argument("--sync", type=int, default=16, help="events per consumer batch")
+    parser.add_argument("--controller-gain", type=float, default=FeedbackConfig().controller.gain)
+    parser.add_argument("--proportional-gain", type=float, default=FeedbackConfig().controller.proportional_gain)
     parser.add_argument("--mmlu-pro-rows", type=int, default=2400)
     parser.add_argument("--prepared", type=Path, help="a prepared lab-*.npz from the cache (another artifact's)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "frontier-online-lab")

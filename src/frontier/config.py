@@ -282,6 +282,13 @@ class ControllerConfig(_Strict):
     gain: float = Field(
         0.05, ge=0, le=1, description="Integral gain that corrects what the score quantile alone misses (exploration)."
     )
+    proportional_gain: float = Field(
+        2.0,
+        ge=0,
+        le=10,
+        description="Proportional term on the window's share error: repays a deficit (e.g. the first requests, routed "
+        "before the controller had a window) without the overshoot an integral wound up by it would cause.",
+    )
     tolerance: float = Field(
         0.03, gt=0, le=0.5, description="Stated band around the target the realised window share is held within."
     )

@@ -5,7 +5,7 @@ import pytest
 
 from frontier.config import FeedbackConfig
 from frontier.feedback.consumer import FeedbackConsumer, decode_state, encode_state, ensure_state
-from frontier.feedback.controller import CostController, window_requests
+from frontier.feedback.controller import ControllerState, CostController, control_step, window_requests
 from frontier.feedback.decision_log import decode_request, encode_request
 from frontier.feedback.keys import Keys
 from frontier.feedback.service import FeedbackService, new_completion_id
@@ -148,7 +148,8 @@ def test_the_controller_thresholds_the_current_models_scores_of_the_window(redis
     controller = CostController(redis_client, keys, config.controller, 0.3, rescore=(DIM, rescore))
     state = controller.step()
     assert seen == [(400, DIM)]
-    expected = np.quantile(0.5 + phis[:, 1].astype(np.float16), 1 - (0.3 + state.integral))
+    level = 0.3 + state.integral + config.controller.proportional_gain * (0.3 - state.share)
+    expected = np.quantile(0.5 + phis[:, 1].astype(np.float16), 1 - level)
     assert state.threshold == pytest.approx(expected, abs=1e-3)
     stale = CostController(redis_client, keys, config.controller, 0.3)  # without rescoring: the logged scores
     assert stale.step().threshold == pytest.approx(0.2)
@@ -171,3 +172,20 @@ def test_feedback_carries_its_key_to_the_quota_through_redis(redis_client):  # n
     raw = {k.encode(): v if isinstance(v, bytes) else str(v).encode() for k, v in encode_state(state, 9).items()}
     again, _ = decode_state(raw)
     assert (again.key_weights, again.capped, again.applied) == (state.key_weights, 7, 10)
+
+
+def _cumulative_share(proportional, seed):
+    """Share of 352 decisions when the first 16 went out before the controller had a window (none to reasoning)."""
+    rng = np.random.default_rng(seed)
+    state, scores, flags = ControllerState(threshold=1.0), [], []
+    for _ in range(22):
+        s = rng.beta(2, 5, 16)
+        scores.extend(s)
+        flags.extend(s > state.threshold)
+        state = control_step(np.array(scores), np.array(flags), 0.5, state, 0.05, proportional)
+    return float(np.mean(flags))
+
+
+def test_the_controller_repays_an_early_deficit_without_overshooting():
+    errors = {p: max(abs(_cumulative_share(p, seed) - 0.5) for seed in range(5)) for p in (0.0, 2.0)}
+    assert errors[2.0] < 0.02 < errors[0.0]

@@ -1,9 +1,11 @@
 """Online cost control: hold the realised reasoning share of routed traffic at the operator's target.
 
 Each step looks at the last ``window`` policy-routed decisions (``P:ctl:recent``, written by the
-decision log): the threshold becomes the score quantile that would have sent ``target + integral`` of
-them to reasoning (feed-forward, fast under drift), and the integral term removes what the quantile
-alone misses (exploration, a score distribution that moves with learning). State lives in ``P:ctl`` so
+decision log): the threshold becomes the score quantile that would have sent ``target + integral +
+proportional * (target - share)`` of them to reasoning (feed-forward, fast under drift); the integral term
+removes what the quantile alone misses (exploration, a score distribution that moves with learning) and
+the proportional one repays a deficit of the window (the first requests, routed before there was a window)
+without winding the integral up into an overshoot. State lives in ``P:ctl`` so
 all replicas route with the same threshold. Tolerance: on traffic whose score distribution changes
 slower than the window, the realised window share stays within ``controller.tolerance`` (default
 ±3 points) of the target.
@@ -46,7 +48,12 @@ class ControllerState:
 
 
 def control_step(
-    scores: np.ndarray, to_reasoning: np.ndarray, target: float, state: ControllerState, gain: float
+    scores: np.ndarray,
+    to_reasoning: np.ndarray,
+    target: float,
+    state: ControllerState,
+    gain: float,
+    proportional: float = 0.0,
 ) -> ControllerState:
     """The next controller state from the window's scores and realised pools (pure)."""
     n = len(scores)
@@ -54,7 +61,7 @@ def control_step(
         return state
     share = float(np.mean(to_reasoning))
     integral = float(np.clip(state.integral + gain * (target - share), -INTEGRAL_LIMIT, INTEGRAL_LIMIT))
-    level = float(np.clip(target + integral, 0.0, 1.0))
+    level = float(np.clip(target + integral + proportional * (target - share), 0.0, 1.0))
     if level <= 0.0:
         threshold = float(np.max(scores)) + 1e-9
     elif level >= 1.0:
@@ -147,7 +154,9 @@ class CostController:
                     requests = window_requests(raw, self.rescore[0]) if self.rescore is not None else None
                     if requests is not None:
                         scores = self.rescore[1](*requests)
-                    new = control_step(scores, flags, self.target, current, self.config.gain)
+                    new = control_step(
+                        scores, flags, self.target, current, self.config.gain, self.config.proportional_gain
+                    )
                     if new.threshold is None:
                         pipe.unwatch()
                         return new

@@ -99,6 +99,7 @@ def replay(
             if t % sync_every == 0 or t == n_learn:
                 while consumer.step(block_ms=1):
                     pass
+                live.refresh()  # the controller scores its window with the model the next requests meet
                 controller.step()
                 live.refresh()
             if t % every == 0 or t == n_learn:
