@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from frontier.routing.datasets import DataError, load_outcomes, load_prompts
+from frontier.routing.datasets import DataError, load_groups, load_outcomes, load_prompts
 
 
 def _write(tmp_path, text):
@@ -40,3 +40,14 @@ def test_missing_file_and_missing_prompt_column(tmp_path):
         load_prompts(tmp_path / "absent.csv")
     with pytest.raises(DataError, match=r"missing column\(s\) \['prompt'\]"):
         load_prompts(_write(tmp_path, "text\nhello\n"))
+
+
+def test_a_pool_with_several_columns_gets_their_mean_and_groups_load_as_strings(tmp_path):
+    path = _write(tmp_path, "prompt,domain,a1,a2,b\nq1,math,1,0,True\nq2,7,0.5,0.5,0\n")
+    o = load_outcomes(path, ["a1", "a2"], ("b",))
+    assert np.allclose(o.light, [0.5, 0.5]) and np.array_equal(o.reasoning, [1.0, 0.0])
+    assert list(load_groups(path, "domain")) == ["math", "7"]
+    with pytest.raises(DataError, match=r"row 1, column 'a2'"):
+        load_outcomes(_write(tmp_path, "prompt,a1,a2,b\nq1,1,0,1\nq2,1,x,1\n"), ["a1", "a2"], "b")
+    with pytest.raises(DataError, match="at least one outcome column"):
+        load_outcomes(path, [], "b")

@@ -1,6 +1,7 @@
 """RouteLLM-format CSV files: a ``prompt`` column plus one outcome column per model.
 
-Outcomes are True/False (any case), 1/0, or a number in [0, 1]. Problems are reported with the 0-based
+Outcomes are True/False (any case), 1/0, or a number in [0, 1]; a pool given several columns (several
+models of its kind) gets their mean. Problems are reported with the 0-based
 data row (the ``row`` of ``frontier score`` output) and the column name.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,13 +95,26 @@ def load_prompts(path: str | Path) -> list[str]:
     return _prompts(path, _read(path, [PROMPT_COLUMN]))
 
 
-def load_outcomes(path: str | Path, light_col: str, reasoning_col: str) -> Outcomes:
-    """Prompts and both pools' outcomes from a RouteLLM-format CSV file."""
+def _columns(col: str | Sequence[str]) -> list[str]:
+    return [col] if isinstance(col, str) else list(col)
+
+
+def load_outcomes(path: str | Path, light_col: str | Sequence[str], reasoning_col: str | Sequence[str]) -> Outcomes:
+    """Prompts and both pools' outcomes (mean over each pool's columns) from a RouteLLM-format CSV file."""
     path = Path(path)
-    frame = _read(path, [PROMPT_COLUMN, light_col, reasoning_col])
+    light_cols, reasoning_cols = _columns(light_col), _columns(reasoning_col)
+    if not light_cols or not reasoning_cols:
+        raise DataError(f"{path}: each pool needs at least one outcome column")
+    frame = _read(path, [PROMPT_COLUMN, *light_cols, *reasoning_cols])
     return Outcomes(
         prompts=_prompts(path, frame),
-        light=_outcomes(path, frame, light_col),
-        reasoning=_outcomes(path, frame, reasoning_col),
+        light=np.mean([_outcomes(path, frame, c) for c in light_cols], axis=0),
+        reasoning=np.mean([_outcomes(path, frame, c) for c in reasoning_cols], axis=0),
         sha256=file_sha256(path),
     )
+
+
+def load_groups(path: str | Path, column: str) -> np.ndarray:
+    """One column of a CSV file as strings (e.g. ``domain``: only for splitting data, never a feature)."""
+    path = Path(path)
+    return _read(path, [column])[column].to_numpy(dtype=str)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from frontier.routing.embedding import StaticEmbedder
 from frontier.routing.features import RequestFeatures, features_from_prompt
 
-FEATURE_VERSION = "minilm-static-mean/struct-v2"
+FEATURE_VERSION = "minilm-static-mean/struct-v3"
 STRUCTURAL_FEATURES = (
     "log_tokens",
     "extra_user_turns",
@@ -31,6 +31,7 @@ STRUCTURAL_FEATURES = (
     "negation_rate",
     "symbol_share",
     "mean_word_length",
+    "log_chars",
 )
 HEADS = ("light", "reasoning")
 _DIGIT_RE = re.compile(r"\d")
@@ -45,7 +46,9 @@ def structural_vector(features: RequestFeatures, num_tokens: int) -> np.ndarray:
     """Cheap, bounded structural signals of a request, in the order of ``STRUCTURAL_FEATURES``.
 
     Besides the conversation's shape, generic text-complexity statistics: subword fragmentation (rare
-    and technical words split into more tokens), negations, symbols and word length.
+    and technical words split into more tokens), negations, symbols and word length. ``log_chars`` is the
+    whole conversation's length, uncapped (``log_tokens`` stops at the embedder's window): the one signal
+    that transfers across every labelled domain, so training gives it a length prior.
     """
     text = features.text[-STATS_CHARS:]
     words = _WORD_RE.findall(text)
@@ -64,6 +67,7 @@ def structural_vector(features: RequestFeatures, num_tokens: int) -> np.ndarray:
             10.0 * len(_NEGATION_RE.findall(text)) / num_words,
             len(_SYMBOL_RE.findall(text)) / chars,
             sum(map(len, words)) / num_words,
+            math.log1p(features.prompt_chars),
         ],
         dtype=np.float32,
     )
