@@ -11,7 +11,7 @@ from frontier.security.keys import generate_key, hash_key
 from tests.support.otlp_receiver import otlp_receiver
 from tests.support.stack import root_url, running_local_stack, test_config
 
-KEYS = {name: generate_key() for name in ("main", "limited", "nobudget", "steady")}
+KEYS = {name: generate_key() for name in ("main", "limited", "nobudget", "steady", "learner")}
 KEY_ENTRIES = [
     {"name": "main", "sha256": hash_key(KEYS["main"])},
     {"name": "limited", "sha256": hash_key(KEYS["limited"]), "rpm": 2},
@@ -19,6 +19,8 @@ KEY_ENTRIES = [
     # Limits that are never reached but make every request use Redis.
     {"name": "steady", "sha256": hash_key(KEYS["steady"]), "rpm": 100000, "reasoning_share_budget": 0.9,
      "feedback_per_minute": 100000},
+    # Sends as much feedback as a learning test needs, with no budget to move its decisions.
+    {"name": "learner", "sha256": hash_key(KEYS["learner"]), "feedback_per_minute": 100000},
 ]
 
 

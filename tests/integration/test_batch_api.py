@@ -44,7 +44,7 @@ def test_a_batch_through_the_official_client_with_a_bad_line_and_another_key_den
     assert by_id["light"]["frontier"]["pool"] == "light" and by_id["reasoning"]["frontier"]["pool"] == "reasoning"
     assert by_id["light"]["model"] == "frontier-light"
     errors = [json.loads(x) for x in client.files.content(batch.error_file_id).text.splitlines()]
-    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [("broken", "invalid_method")]
+    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [("broken", "invalid_url")]
 
     other = openai.OpenAI(base_url=f"{base_url}/v1", api_key=api_keys["steady"], max_retries=0, timeout=60)
     for call in (lambda: other.batches.retrieve(batch.id), lambda: other.batches.cancel(batch.id),

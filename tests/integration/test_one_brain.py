@@ -61,7 +61,7 @@ def test_the_live_server_and_the_simulator_make_the_same_decisions_and_learn_the
     sim_live.refresh()
     knob = router.rule.operator_knob
 
-    headers = {"Authorization": f"Bearer {api_keys['main']}"}
+    headers = {"Authorization": f"Bearer {api_keys['learner']}"}
     live_scores, sim_scores, live_pools, sim_pools = [], [], [], []
     with httpx.Client(base_url=base_url, headers=headers, timeout=120) as http:
         for step, (prompt, light, reasoning) in enumerate(_rows()):
@@ -73,12 +73,12 @@ def test_the_live_server_and_the_simulator_make_the_same_decisions_and_learn_the
             sim_pools.append(str(routed.decision.pool))
             sim_scores.append(float(f"{routed.decision.score:.6f}"))
             cid = new_completion_id()
-            sim_service.log.record(cid, dataclasses.replace(routed.context, key_id="main"))
+            sim_service.log.record(cid, dataclasses.replace(routed.context, key_id="learner"))
 
             label = reasoning if live_pools[-1] == "reasoning" else light
             assert http.post("/v1/feedback", json={"id": answer.json()["id"], "score": label}).status_code == 202
             sim_label = reasoning if sim_pools[-1] == "reasoning" else light
-            sim_service.submit({"id": cid, "score": sim_label}, "main")
+            sim_service.submit({"id": cid, "score": sim_label}, "learner")
             deadline = time.monotonic() + 30
             while sim_consumer.step(block_ms=1) == 0:
                 assert time.monotonic() < deadline
