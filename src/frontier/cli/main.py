@@ -16,8 +16,8 @@ COMMAND_MODULES = (
     "frontier.cli.eval_cmd",
     "frontier.cli.bench",
     "frontier.cli.replay",
-    "frontier.cli.router_cmd",
     "frontier.cli.batch_cmd",
+    "frontier.cli.router_cmd",
 )
 
 
