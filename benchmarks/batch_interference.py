@@ -21,14 +21,11 @@ import contextlib
 import json
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from frontier.loadtest_workload import build_request  # noqa: E402
 
@@ -155,7 +152,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         url = args.url
         if url is None:
-            from tests.support.stack import running_stack, test_config
+            from frontier.testing.stack import running_stack, test_config
 
             url = stack.enter_context(running_stack(test_config()))
         result = asyncio.run(run(url.rstrip("/"), args.api_key, args))

@@ -30,9 +30,8 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.stack import running_stack, test_config  # noqa: E402
+from frontier.testing.stack import running_stack, test_config  # noqa: E402
 
 OPENERS = [
     "What is the capital of France?",

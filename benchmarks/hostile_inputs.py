@@ -7,7 +7,7 @@ pools that answer at once) or, with ``--url``, against a running ``frontier serv
    ``--concurrency`` at a time per kind, while ``/healthz`` is polled every 20 ms: per-request latency and
    ``/healthz`` latency. In-process this runs twice: with the embedded config (the prompts fit no pool and are
    refused at admission) and with pools whose context could hold them (featurised and routed).
-2. ``--bodies`` generated hostile bodies (``tests/support/hostile.py``, fixed seed): how many got a status
+2. ``--bodies`` generated hostile bodies (``frontier/testing/hostile.py``, fixed seed): how many got a status
    >= 500, and how many errors were not in the OpenAI shape.
 
 Goals (issue 12): every 1 MB prompt answered in <= 2 s, /healthz in <= 250 ms meanwhile, 0 responses >= 500.
@@ -22,18 +22,15 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.asgi_app import client as in_process_client  # noqa: E402
-from tests.support.asgi_app import pool_contexts, router_app  # noqa: E402
-from tests.support.hostile import (  # noqa: E402
+from frontier.testing.asgi_app import client as in_process_client  # noqa: E402
+from frontier.testing.asgi_app import pool_contexts, router_app  # noqa: E402
+from frontier.testing.hostile import (  # noqa: E402
     ADVERSARIAL_PROMPTS,
     CHAT_PATH,
     adversarial_body,

@@ -3,7 +3,7 @@
 In one run, with the same Locust workload (``FixedPromptUser``: identical short non-streamed requests,
 ``ignore_eos`` so every answer has exactly --max-tokens tokens, each user back to back):
   (a) the router path: HTTP -> router replica (direct ingress; routing decision included, model ``frontier``,
-      reasoning_share 0 so the policy picks light) -> light pool, on the real stack (tests/support/stack.py);
+      reasoning_share 0 so the policy picks light) -> light pool, on the real stack (frontier.testing.stack);
   (b) a bare ``vllm serve`` OpenAI server on the same light demo model and engine arguments.
 They run one after the other (not competing for cores). Goal (issue 6): p50 overhead <= 10 ms,
 throughput >= 0.9x direct. The last line printed is a JSON object with every figure.
@@ -22,14 +22,13 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import bare_vllm, wait_http  # noqa: E402
 
 from frontier.cli.loadtest import parse_duration, run_loadtest  # noqa: E402
 from frontier.serving.pools import cpu_threads, resolve_pool_model  # noqa: E402
-from tests.support.stack import free_port, running_stack, test_config  # noqa: E402
+from frontier.testing.stack import free_port, running_stack, test_config  # noqa: E402
 
 
 def warm_up(root: str, model: str, max_tokens: int, n: int = 4) -> None:

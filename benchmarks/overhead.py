@@ -25,10 +25,9 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from frontier.serving.pools import cpu_threads, resolve_pool_model  # noqa: E402
-from tests.support.stack import free_port, running_stack, test_config  # noqa: E402
+from frontier.testing.stack import free_port, running_stack, test_config  # noqa: E402
 
 PROMPTS = [
     "hi there, how are you today?",

@@ -8,8 +8,8 @@ from openai import OpenAI
 from frontier.cli.main import main as frontier_cli
 
 from frontier.security.keys import generate_key, hash_key
-from tests.support.otlp_receiver import otlp_receiver
-from tests.support.stack import root_url, running_local_stack, test_config
+from frontier.testing.otlp_receiver import otlp_receiver
+from frontier.testing.stack import root_url, running_local_stack, test_config
 
 KEYS = {name: generate_key() for name in ("main", "limited", "nobudget", "steady", "learner")}
 KEY_ENTRIES = [

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import ray
 
-from tests.support.replicas import ongoing_requests, pool_replicas, router_replicas
+from frontier.testing.replicas import ongoing_requests, pool_replicas, router_replicas
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import pytest
 from frontier.errors import FrontierError
 from frontier.schemas import ChatCompletionRequest
 from frontier.serving.admission import admit, parse_body
-from tests.support.asgi_app import client, pool_contexts, router_app
-from tests.support.hostile import CHAT_PATH, chat_body, encode
+from frontier.testing.asgi_app import client, pool_contexts, router_app
+from frontier.testing.hostile import CHAT_PATH, chat_body, encode
 
 # light: 1,024 tokens (32 KB of prompt at 32 bytes per token); reasoning: 16,384 tokens (512 KB).
 CONFIG = pool_contexts(1024, 16_384)

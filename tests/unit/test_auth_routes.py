@@ -8,7 +8,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from frontier.security.keys import generate_key
-from tests.support.asgi_app import router_app
+from frontier.testing.asgi_app import router_app
 
 KEY = generate_key()
 PUBLIC = {"/healthz", "/readyz", "/metrics"}

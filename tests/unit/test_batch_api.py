@@ -22,7 +22,7 @@ from frontier.batch.storage import Storage
 from frontier.batch.worker import BatchWorker
 from frontier.config import FrontierConfig, load_config
 from frontier.feedback.keys import Keys
-from tests.support.asgi_app import router_app
+from frontier.testing.asgi_app import router_app
 from tests.support.budget import redis_client, redis_server  # noqa: F401 - fixtures
 
 API_KEYS = ["batch-key-a", "batch-key-b"]

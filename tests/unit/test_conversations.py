@@ -25,7 +25,7 @@ from frontier.serving.holdings import settled
 from frontier.serving.pools import PREFIX_ROUTER, llm_config_dict
 from frontier.serving.router_service import RouterService
 from frontier.serving.sessions import SESSION_HEADER, Sessions, identify
-from tests.support.asgi_app import InstantPool
+from frontier.testing.asgi_app import InstantPool
 from tests.support.budget import PREFIX, redis_client, redis_server  # noqa: F401 - fixtures
 
 CONFIG = load_config()

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from tests.support.asgi_app import pool_contexts, router_app
-from tests.support.hostile import (
+from frontier.testing.asgi_app import pool_contexts, router_app
+from frontier.testing.hostile import (
     ADVERSARIAL_PROMPTS,
     CHAT_PATH,
     FIELDS,

@@ -291,16 +291,22 @@ async def test_routed_request_is_traced_with_gen_ai_and_decision_attributes():
 
 
 async def test_unhealthy_pool_gets_no_routed_traffic_until_its_probe_succeeds():
-    light = FakePool()
+    class ProbeFails(FakePool):
+        probe_error: Exception | None = RuntimeError("no replica")
+
+        async def check_health(self):
+            if self.probe_error:
+                raise self.probe_error
+
+    light = ProbeFails()  # requests themselves would work; the probe result decides
     service, pools = _service(light=light)
-    light.error = RuntimeError("no replica")
     states = await service.readiness()
     service.healthy.update({p: s == "ok" for p, s in states.items()})
-    light.error = None  # requests themselves would work; the probe result decides
     routed = await service.chat(_light_request())
     assert (routed.decision.pool, routed.decision.reason) == ("reasoning", "overflow")
     explicit = await service.chat(_light_request(model="frontier-light"))
     assert explicit.decision.pool == "light"
+    light.probe_error = None
     service.healthy.update({p: s == "ok" for p, s in (await service.readiness()).items()})
     assert (await service.chat(_light_request())).decision.pool == "light"
 

@@ -240,7 +240,7 @@ def test_otlp_endpoint_installs_a_batched_otlp_exporter(protocol, module):
 
 
 def test_spans_reach_an_otlp_http_collector():
-    from tests.support.otlp_receiver import otlp_receiver
+    from frontier.testing.otlp_receiver import otlp_receiver
 
     with otlp_receiver() as receiver:
         tracer = RequestTracer.from_config(ObservabilityConfig(otlp_endpoint=receiver.endpoint, service_name="fr-otlp"))
