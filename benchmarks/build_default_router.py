@@ -5,7 +5,8 @@
    (``[CLS] token [SEP]``, mean-pooled), the table is reduced with PCA and weighted by a Zipf-based SIF
    factor (the recipe of Model2Vec), then int8-quantised. Distilling needs torch and transformers (the
    `dev` extra); without a distillation cache the embedder of the packaged artifact is reused instead.
-2. The scorer is trained and calibrated with ``frontier.routing.training`` on every labelled file in
+2. The scorer is trained and calibrated with ``frontier.routing.training`` (``TRANSFER_SETTINGS``: a
+   length prior for unseen domains) on every labelled file in
    ``../shared/data`` (``TRAINING_FILES``): MMLU (Mixtral vs GPT-4), MMLU-Pro (Gemini 1.5 Flash vs Pro),
    MATH and CRUXEval (GPT-4o-mini vs o1-mini and o1-preview, averaged), hard chat prompts (GPT-3.5 and
    Mixtral, averaged, vs GPT-4; judge scores in [0, 1]). ``benchmarks/router_cv.py`` cross-validates
@@ -25,7 +26,7 @@ import numpy as np
 
 from frontier.routing.artifact import DEFAULT_ARTIFACT
 from frontier.routing.embedding import StaticEmbedder
-from frontier.routing.training import LabelledFile, train_router
+from frontier.routing.training import TRANSFER_SETTINGS, LabelledFile, train_router
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -108,7 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     report = train_router(list(TRAINING_FILES.values()), args.out,
                           embedder(args.dims, args.embedding_cache / f"d{args.dims}", args.distil),
-                          name="default-router")
+                          name="default-router", settings=TRANSFER_SETTINGS)
     print(report)
 
 

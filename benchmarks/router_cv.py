@@ -16,6 +16,7 @@ Usage: .venv/bin/python benchmarks/router_cv.py [--folds 5] [--router DIR] [--ou
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from frontier.routing.artifact import load_artifact
 from frontier.routing.datasets import load_groups, load_outcomes
 from frontier.routing.evaluation import quality_curve
 from frontier.routing.scorer import featurize_prompts, score_from_probabilities
-from frontier.routing.training import TrainingSettings, train_scorer
+from frontier.routing.training import TRANSFER_SETTINGS, train_scorer
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "routellm" / "mmlu_dev.csv"
@@ -100,8 +101,8 @@ def main() -> None:
     parser.add_argument("--random-seeds", type=int, default=5)
     parser.add_argument("--router", default=None, help="artifact whose embedder to use (default: packaged)")
     parser.add_argument("--out", type=Path, default=None, help="also write the report as JSON here")
-    parser.add_argument("--length-prior", type=float, default=TrainingSettings().length_prior,
-                        help="TrainingSettings.length_prior to cross-validate")
+    parser.add_argument("--length-prior", type=float, default=TRANSFER_SETTINGS.length_prior,
+                        help="length prior to cross-validate (default: the packaged default's)")
     parser.add_argument("--within-file", action="store_true",
                         help="random-row folds inside each file instead (seen domains: the in-domain ceiling)")
     args = parser.parse_args()
@@ -118,7 +119,7 @@ def main() -> None:
     source = np.concatenate([np.full(len(g), i) for i, g in enumerate(groups)])
     x = np.concatenate(xs)
     light, reasoning = (np.concatenate(a) for a in zip(*labels))
-    settings = TrainingSettings(length_prior=args.length_prior)
+    settings = dataclasses.replace(TRANSFER_SETTINGS, length_prior=args.length_prior)
     rows = []
     for fold_name, masks in splits(names, groups, labels, args.folds, args.seed, args.within_file):
         test = np.concatenate(masks)

@@ -68,3 +68,22 @@ def test_bench_router_prints_json_last(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(last)
     assert result["prompts"] == 30 and 0 < result["p50_ms"] <= result["p99_ms"]
+
+
+def test_train_length_prior_is_recorded_and_favours_longer_prompts(trained, tmp_path):
+    _, data = trained
+    assert main(["train", "--data", str(data), "--light-col", "light", "--reasoning-col", "reasoning",
+                 "--out", str(tmp_path / "tilted"), "--length-prior", "2"]) == 0
+    meta = json.loads((tmp_path / "tilted" / "router.json").read_text())
+    assert meta["training"]["settings"]["length_prior"] == 2.0
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text('prompt\n"Tell me about the weather today, please."\n'
+                       '"Tell me about the weather today, please. kindly also briefly today friend again now here"\n')
+    scores = {}
+    for name in ("router", "tilted"):
+        out = tmp_path / f"{name}.csv"
+        router = trained[0] / "router" if name == "router" else tmp_path / "tilted"
+        assert main(["score", "--router", str(router), "--data", str(prompts), "--out", str(out)]) == 0
+        short, long = (float(r["score"]) for r in csv.DictReader(out.open()))
+        scores[name] = long - short
+    assert scores["tilted"] > scores["router"] and scores["tilted"] > 0

@@ -14,6 +14,7 @@ from frontier.routing.training import (
     fit_heads,
     fit_logistic,
     train_router,
+    train_scorer,
     weighted_quantiles,
 )
 
@@ -95,10 +96,13 @@ def test_length_prior_tilts_the_gain_towards_longer_prompts_and_priors_resist_a_
     x[:4, intent] = 1.0  # four rows show the signal, against its prior
     labels = np.stack((np.ones(n), np.zeros(n)), axis=1)
     labels[4:] = rng.random((n - 4, 2)) < 0.7
-    params, _ = fit_heads(x, labels, TrainingSettings(length_prior=0.3))
+    params = train_scorer(x, labels[:, 0], labels[:, 1], TrainingSettings(length_prior=0.3)).params
     length = -STRUCT + STRUCTURAL_FEATURES.index("log_chars")
-    assert params.weights[1, length] - params.weights[0, length] == pytest.approx(0.6, abs=0.15)
-    raw = params.weights[:, intent] / params.scale[intent]
+    # On calibrated logits: +0.3 per standard deviation of log length for reasoning, -0.3 for light.
+    tilt = params.weights[:, length] * params.calibration[:, 0]
+    assert tilt == pytest.approx([-0.3, 0.3], abs=0.1)
+    untilted, _ = fit_heads(x, labels, TrainingSettings(length_prior=0.3))
+    raw = untilted.weights[:, intent] / untilted.scale[intent]
     assert raw[0] < -1.0 and raw[1] > 0.0  # the priors (-1.5, +0.25) hold
 
 

@@ -19,16 +19,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--embedding-from", default=None, help="artifact whose static embedder to reuse (default: the packaged one)"
     )
     parser.add_argument("--name", default="router", help="name recorded in the artifact's version")
+    parser.add_argument(
+        "--length-prior", type=float, default=0.0,
+        help="tilt towards reasoning for longer prompts, in standard deviations of log length (0: fit the data "
+             "as is, for traffic like the training data; the packaged default uses 2 for unseen domains)",
+    )
     parser.set_defaults(handler=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from frontier.routing.training import train_router_from_csv
+    from frontier.routing.training import TrainingSettings, train_router_from_csv
 
     try:
         embedder = load_artifact(args.embedding_from).scorer.featurizer.embedder
+        settings = TrainingSettings(length_prior=args.length_prior)
         summary = train_router_from_csv(
-            args.data, args.light_col, args.reasoning_col, args.out, embedder, name=args.name
+            args.data, args.light_col, args.reasoning_col, args.out, embedder, name=args.name, settings=settings
         )
     except (ArtifactError, DataError, ValueError) as exc:
         print(f"frontier train: {exc}", file=sys.stderr)
