@@ -100,6 +100,9 @@ class OnlineRouting:
         context = dataclasses.replace(
             context,
             pool=served.pool,
+            # Overflow, fallback or a budget chose the served pool, not the router's draw: no propensity, so
+            # off-policy evaluation leaves the event out (learning still uses the answer's feedback).
+            propensity=context.propensity if served.pool == context.pool else 0.0,
             key_id=key.name if key is not None else None,
             # A request with its own cost knob stays out of the controller's window (False from the router service).
             routed_by_policy=context.routed_by_policy and served.reason in ROUTER_REASONS,
