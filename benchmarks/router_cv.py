@@ -8,9 +8,12 @@ Folds, over the labelled files the packaged default is trained on (``build_defau
 
 The ``domain`` column is used only for these splits. Each fold reports APGR and CPT(50%) of the router,
 prompt length, random (mean over ``--random-seeds`` shuffles) and the oracle. The three held-out sets the
-router is judged on have proxies here: ``domain:zeroeval_math_crux:math`` (GSM8K), ``file:arena_chat`` (MT-Bench) and the mean of the ``subjects:mmlu_dev`` folds (unseen MMLU subjects).
+router is judged on have proxies here: ``domain:zeroeval_math_crux:math`` (GSM8K), ``file:arena_chat``
+(MT-Bench) and the mean of the ``subjects:mmlu_dev`` folds (unseen MMLU subjects). ``--within-file`` uses
+random rows of each file instead: the same learner on domains it has seen, its in-domain ceiling.
 
-Usage: .venv/bin/python benchmarks/router_cv.py [--folds 5] [--router DIR] [--out report.json]
+Usage: .venv/bin/python benchmarks/router_cv.py [--folds 5] [--length-prior X] [--within-file] [--out F]
+(run from any directory; the last line of output is the JSON report)
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", default="router", help="name recorded in the artifact's version")
     parser.add_argument(
         "--length-prior", type=float, default=0.0,
-        help="tilt towards reasoning for longer prompts, in standard deviations of log length (0: fit the data "
-             "as is, for traffic like the training data; the packaged default uses 2 for unseen domains)",
+        help="tilt towards reasoning for longer prompts, in calibrated logits per standard deviation of log "
+             "length (0: fit the data as is, for traffic like the training data; the packaged default's value "
+             "for unseen domains is frontier.routing.training.TRANSFER_SETTINGS.length_prior)",
     )
     parser.set_defaults(handler=_train)
 

@@ -68,16 +68,15 @@ class TrainingSettings:
     l2_prior: float = 1.0
     # Weight of a training file is proportional to rows ** power (0: files count equally, 1: rows do).
     dataset_weight_power: float = 0.5
-    # Added to the reasoning head's and subtracted from the light head's weight on the standardised log
-    # length after fitting: longer prompts gain more from reasoning. It trades per-pool calibration for
-    # ranking on unseen domains, so it is off for in-domain data and on for the packaged default.
+    # Added to the reasoning head's and subtracted from the light head's calibrated logit per standard
+    # deviation of log length: longer prompts gain more from reasoning. It trades some per-pool
+    # calibration for ranking on unseen domains: off for in-domain data, on for the packaged default.
     length_prior: float = 0.0
 
 
 # The packaged default's settings, for prompts from domains no training file covers. Mean APGR over the
-# leave-one-file/subjects/domain-out folds of benchmarks/router_cv.py by length prior: see below.
-# 1.0 -> 0.609, 2.0 -> 0.611, 4.0 -> 0.612 (prompt length alone 0.604); 2 distorts the per-pool
-# probabilities less for the same ranking.
+# 16 leave-one-file/subjects/domain-out folds of benchmarks/router_cv.py by length prior: 0 -> 0.588,
+# 0.15 -> 0.607, 0.3 -> 0.608, 0.5 -> 0.607, 1.0 -> 0.605; prompt length 0.604.
 TRANSFER_SETTINGS = TrainingSettings(length_prior=0.3)
 
 
@@ -249,6 +248,8 @@ def train_scorer(
     """Train, calibrate (cross-fitted) and refit the two heads on feature vectors ``x``.
 
     ``groups`` names each row's source file (training only: never a feature; see the module docstring).
+    The reported ECE is out-of-fold with each file's own intercept (serving, which uses the mean one, is
+    less well calibrated on a file whose base rate is far from the mean).
     """
     settings = settings or TrainingSettings()
     labels = np.stack((light, reasoning), axis=1)
