@@ -90,12 +90,22 @@ def _bounded_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+# The content part types the pools accept, and the object each carries its payload in.
+_PART_PAYLOADS = {"image_url": "image_url", "input_audio": "input_audio", "video_url": "video_url", "file": "file"}
+
+
 def _content_part(part: dict[str, Any]) -> dict[str, Any]:
     kind = part.get("type")
-    if not isinstance(kind, str) or not 0 < len(kind) <= 64:
-        raise PydanticCustomError("content_part", "a content part needs a string `type`")
-    if kind == "text" and not isinstance(part.get("text"), str):
-        raise PydanticCustomError("content_part", "a text content part needs a string `text`")
+    if kind in ("text", "refusal"):
+        if not isinstance(part.get(kind), str):
+            raise PydanticCustomError("content_part", "a {kind} content part needs a string `{kind}`", {"kind": kind})
+    elif kind in _PART_PAYLOADS:
+        if not isinstance(part.get(_PART_PAYLOADS[kind]), dict):
+            raise PydanticCustomError("content_part", "a {kind} content part needs an object `{kind}`", {"kind": kind})
+    else:
+        raise PydanticCustomError(
+            "content_part", "a content part's `type` must be one of text, refusal, " + ", ".join(_PART_PAYLOADS)
+        )
     return part
 
 
@@ -144,7 +154,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     role: Role
-    content: str | Annotated[list[ContentPart], Field(max_length=MAX_CONTENT_PARTS)] | None = None
+    content: str | Annotated[list[ContentPart], Field(min_length=1, max_length=MAX_CONTENT_PARTS)] | None = None
     name: Name | None = None
     tool_calls: Annotated[list[dict[str, Any]], Field(max_length=MAX_TOOLS)] | None = None
     tool_call_id: Name | None = None
@@ -237,7 +247,7 @@ class ChatCompletionRequest(_Body):
     ) = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
-    tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
+    tools: Annotated[list[Tool], Field(min_length=1, max_length=MAX_TOOLS)] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None

@@ -28,6 +28,13 @@ def test_error_body_has_the_openai_shape():
         ({"model": "frontier", "messages": "hello"}, "messages"),
         ({"model": "frontier", "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"}, "max_tokens"),
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
+        # Bodies the engines themselves would fail on (found by the live hostile-input run).
+        ({"model": "frontier", "messages": [{"role": "user", "content": "x"}], "tools": []}, "tools"),
+        ({"model": "frontier", "messages": [{"role": "user", "content": []}]}, "messages.0.content.str"),
+        ({"model": "frontier", "messages": [{"role": "user", "content": [{"type": "image_url", "text": -5.0}]}]},
+         "messages.0.content.str"),
+        ({"model": "frontier", "messages": [{"role": "user", "content": [{"type": 7, "text": "x"}]}]},
+         "messages.0.content.str"),
     ],
 )
 def test_bad_requests_become_400_naming_the_parameter(body, param):

@@ -93,6 +93,11 @@ class ServeLLMPoolClient:
             first = exc.errors()[0]
             param = ".".join(str(p) for p in first.get("loc", ())) or None
             raise FrontierError(400, f"{param}: {first.get('msg')}", param=param, code="invalid_value") from None
+        except Exception as exc:
+            # vLLM's own request checks (VLLMValidationError and the other VLLMClientErrors) judge the client.
+            if "VLLMClientError" not in {cls.__name__ for cls in type(exc).__mro__}:
+                raise
+            raise FrontierError(400, str(exc)[:1000], param=getattr(exc, "parameter", None), code="invalid_value") from None
 
         from ray.serve.exceptions import BackPressureError
 
