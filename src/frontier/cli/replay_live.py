@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 
-from frontier.feedback.replay import tail_metrics
+from frontier.feedback.replay import split_rows, tail_metrics
 
 SCORE_HEADER = "x-frontier-score"
 POOL_HEADER = "x-frontier-pool"
@@ -135,12 +135,7 @@ def replay_live(
 
     Returns the tail's row numbers, their scores (NaN where the server refused the row) and the metrics.
     """
-    n = len(prompts)
-    order = np.random.default_rng(seed).permutation(n)
-    n_learn = int(round(n * learn_fraction))
-    learn, tail = order[:n_learn], order[n_learn:]
-    if len(tail) == 0 or n_learn == 0:
-        raise ValueError("learn_fraction must leave rows to learn from and rows to score")
+    learn, tail = split_rows(len(prompts), learn_fraction, seed)
     started = time.perf_counter()
     metrics: dict[str, float | int] = {}
     if cold_pass:

@@ -45,6 +45,15 @@ def tail_metrics(scores: np.ndarray, light: np.ndarray, reasoning: np.ndarray) -
     return {"apgr": summary["apgr"], "cpt50": summary["cpt_50"], "cpt80": summary["cpt_80"]}
 
 
+def split_rows(n: int, learn_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The learning rows and the tail of ``n`` rows shuffled with ``seed`` (the simulator's and ``--live``'s)."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_learn = int(round(n * learn_fraction))
+    if n_learn == 0 or n_learn == n:
+        raise ValueError("learn_fraction must leave rows to learn from and rows to score")
+    return order[:n_learn], order[n_learn:]
+
+
 def replay(
     client: redis.Redis,
     config: FeedbackConfig,
@@ -66,11 +75,8 @@ def replay(
     if knob.reasoning_share is None or router.feature_map is None:
         raise ValueError("replay needs a learning router whose operator knob is a reasoning share")
     n = len(requests)
-    order = np.random.default_rng(seed).permutation(n)
-    n_learn = int(round(n * learn_fraction))
-    learn, tail = order[:n_learn], order[n_learn:]
-    if len(tail) == 0 or n_learn == 0:
-        raise ValueError("learn_fraction must leave rows to learn from and rows to score")
+    learn, tail = split_rows(n, learn_fraction, seed)
+    n_learn = len(learn)
     x_tail = np.stack([router.scorer.featurize(requests[i]) for i in tail])
     feature_map = router.feature_map
     keys = Keys(f"frontier-replay-{uuid.uuid4().hex[:12]}")
