@@ -492,12 +492,18 @@ class BatchConfig(_Strict):
         104_857_600, ge=1024, description="Largest uploaded file in bytes (413 above it); uploads are exempt from limits.max_body_bytes."
     )
     max_lines: int = Field(50_000, ge=1, description="Most request lines one batch input file may hold (400 above it).")
-    concurrency: int = Field(4, ge=1, description="Batch lines each router replica routes at once.")
+    concurrency: int = Field(8, ge=1, description="Batch lines each router replica routes at once while it has no interactive traffic.")
     pause_inflight: int = Field(
-        8,
+        1,
         ge=1,
         description="Interactive requests in flight on one router replica at or above which its batch workers stop "
         "claiming lines (interactive traffic first).",
+    )
+    resume_quiet_s: float = Field(
+        0.25,
+        ge=0,
+        description="How long a router replica must have had fewer than pause_inflight interactive requests in flight "
+        "before its batch workers claim lines again.",
     )
     claim_idle_s: float = Field(
         30.0,

@@ -216,6 +216,22 @@ async def test_workers_claim_nothing_while_interactive_traffic_is_high_and_cance
     assert stack.worker.queue.backlog() == 0  # the cancelled batch's lines were dropped, not left behind
 
 
+async def test_workers_wait_for_interactive_traffic_to_stay_quiet_before_claiming_again(stack):
+    client = stack.client()
+    stack.worker.config = stack.worker.config.model_copy(update={"resume_quiet_s": 2.0})
+    stack.service.inflight["light"] = 1  # one interactive request is enough to pause
+    batch = await submit(client, jsonl(request_line("a")))
+    await _steps(stack.worker, 2)
+    assert stack.worker.paused
+    stack.service.inflight["light"] = 0
+    quiet_from = time.monotonic()
+    while time.monotonic() - quiet_from < 0.5:
+        assert stack.worker.paused and not stack.worker.running
+        await asyncio.sleep(0.05)
+    done = await wait_for(client, batch.id)
+    assert done.status == "completed" and time.monotonic() - quiet_from >= 2.0
+
+
 class LoopTransport(httpx.BaseTransport):
     """A sync transport into the in-process app, whose event loop runs in another thread (the test's)."""
 

@@ -5,8 +5,8 @@ after any Redis fault). The thread does the Redis work (claims, refreshing claim
 runs as a coroutine on the replica's event loop through ``RouterService.chat``, the very path of an
 interactive request: the same router decision, budgets, overflow, fallback and decision log (marked as
 background, so the cost controller's window ignores it). Interactive traffic comes first: while this replica
-has ``batch.pause_inflight`` interactive requests in flight, the worker claims nothing; the lines it runs are
-at most ``batch.concurrency``.
+has ``batch.pause_inflight`` interactive requests in flight, and for ``batch.resume_quiet_s`` after, the worker
+claims nothing; the lines it runs are at most ``batch.concurrency``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from frontier.serving.router_service import RouterService
 logger = logging.getLogger("frontier.batch.worker")
 
 STATS_EVERY_S = 2.0
+PAUSED_POLL_S = 0.05  # how often a paused worker looks whether interactive traffic has gone
 RETRYABLE = (429, 503, 504)  # a busy or unavailable pool: try the line again later
 
 
@@ -64,6 +65,7 @@ class BatchWorker:
         self.running: dict[str, concurrent.futures.Future[None]] = {}
         self.calls = 0  # lines of this worker inside RouterService.chat now (counted in its in-flight)
         self.paused = False
+        self._busy_at = float("-inf")  # when this replica last had interactive traffic at the pause threshold
         self.steps = 0
         self.stats: dict[str, float] = {}  # queue figures for the metrics, read every STATS_EVERY_S
         self.results = {"completed": 0, "failed": 0}
@@ -89,10 +91,8 @@ class BatchWorker:
             running = list(self.running)
         self.queue.touch(self.consumer, running)
         room = self.config.concurrency - len(running)
-        self.paused = self.interactive_inflight() >= self.config.pause_inflight
-        if room <= 0 or self.paused:
-            self._wake.wait(self.config.block_ms / 1000)
-            self._wake.clear()
+        if room <= 0 or self._pause():
+            self._wait_for_room()
             return
         tasks, self._cursor = self.queue.claim(self.consumer, room, self.config.block_ms, self._cursor)
         for task in tasks:
@@ -102,6 +102,24 @@ class BatchWorker:
                 future = asyncio.run_coroutine_threadsafe(self.process(task), self.loop)
                 self.running[task.entry] = future
             future.add_done_callback(lambda f, entry=task.entry: self._finished(entry, f))
+
+    def _pause(self) -> bool:
+        """Whether interactive traffic is (or was within ``resume_quiet_s``) at the pause threshold."""
+        now = time.monotonic()
+        if self.interactive_inflight() >= self.config.pause_inflight:
+            self._busy_at = now
+        self.paused = now - self._busy_at < self.config.resume_quiet_s
+        return self.paused
+
+    def _wait_for_room(self) -> None:
+        """Up to ``block_ms``: until a line finishes, or a pause ends (looked at every PAUSED_POLL_S)."""
+        deadline = time.monotonic() + self.config.block_ms / 1000
+        while (left := deadline - time.monotonic()) > 0:
+            if self._wake.wait(min(left, PAUSED_POLL_S) if self.paused else left):
+                break
+            if self.paused and not self._pause():
+                break
+        self._wake.clear()
 
     def _finished(self, entry: str, future: concurrent.futures.Future[None]) -> None:
         with self._lock:
