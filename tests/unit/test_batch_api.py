@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry
 from frontier.batch.files import FileStore
 from frontier.batch.metrics import BatchCollector
 from frontier.batch.queue import BatchQueue
-from frontier.batch.routes import batch_service
 from frontier.batch.service import BatchService
 from frontier.batch.storage import Storage
 from frontier.batch.worker import BatchWorker
@@ -71,10 +70,9 @@ def _config(**batch):
 def _app(redis_client, tmp_path, **batch):
     """The app with its RouterService, the batch service its routes use, and what a worker needs."""
     config = _config(**batch)
-    app, service = router_app(config, keys=API_KEYS)
     storage, keys = Storage.from_uri(str(tmp_path)), Keys("batchapi")
     batches = BatchService(redis_client, keys, storage, config.batch)
-    app.dependency_overrides[batch_service] = lambda: batches
+    app, service = router_app(config, keys=API_KEYS, batch=batches)
     return app, service, batches.queue, (redis_client, keys, storage, config, service)
 
 

@@ -6,7 +6,6 @@ Fake pools (the decision is stubbed: routing has its own tests); budgets and rat
 
 import asyncio
 import gc
-import json
 import time
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from frontier.security.ratelimit import RateLimiter
 from frontier.serving.access import AccessControl
 from frontier.serving.holdings import settled
 from frontier.serving.metrics import build_metrics
+from frontier.serving.observer import Observer
 from frontier.serving.pool_client import PoolResult, PoolSaturated, PoolUnavailable
 from frontier.serving.router_service import RETRY_OF_HEADER, RouterService
 from tests.support.budget import PREFIX, Counts, counts, redis_client, redis_server  # noqa: F401 - fixtures
@@ -135,8 +135,8 @@ def _service(client, pool="reasoning", light=None, reasoning=None, online=None, 
     access = GatedAccess(config, KeyStore([]), RateLimiter(client, prefix=PREFIX), ReasoningBudget(client, prefix=PREFIX))
     access.entered = asyncio.Event()
     pools = {"light": light or FakePool(), "reasoning": reasoning or FakePool()}
-    service = RouterService(config, None, pools, access=access, metrics=build_metrics(config.observability),
-                            online=online)  # fmt: skip
+    observer = Observer(config.pools, build_metrics(config.observability))
+    service = RouterService(config, None, pools, access=access, observer=observer, online=online)
 
     def decide(request, session=None):
         explicit = {"frontier-light": "light", "frontier-reasoning": "reasoning"}.get(request.model)
@@ -160,7 +160,7 @@ def _budget(service):
 
 
 def _gauges_at_zero(service) -> bool:
-    text = service.metrics.exposition()[0].decode()
+    text = service.observer.metrics.exposition()[0].decode()
     gauges = [line for line in text.splitlines() if line.startswith("frontier_pool_inflight_requests{")]
     return service.inflight == {"light": 0, "reasoning": 0} and all(line.endswith(" 0.0") for line in gauges)
 
@@ -206,10 +206,6 @@ async def test_a_client_gone_before_the_answer_leaves_nothing_held(redis_client,
     assert counts(redis_client, _budget(service), "spender") == charged
 
 
-def _events(events):
-    return [json.loads(e[6:]) for e in events if e != "data: [DONE]\n\n"]
-
-
 @pytest.mark.parametrize(
     ("read", "tokens"),
     [
@@ -229,7 +225,7 @@ async def test_a_stream_releases_however_far_the_client_reads(redis_client, read
     await outcome.stream.aclose()  # what the server does when the client disconnects
     await settled()
     if read == 3:
-        assert _events(events)[-1]["choices"][0]["finish_reason"] == "stop"
+        assert events[-1]["choices"][0]["finish_reason"] == "stop"
     assert _gauges_at_zero(service) and pools["reasoning"].streams[0].closed
     assert counts(redis_client, _budget(service), "spender") == Counts(1, 1, tokens)
 

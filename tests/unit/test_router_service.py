@@ -1,5 +1,4 @@
 import asyncio
-import json
 
 import pytest
 
@@ -98,12 +97,10 @@ async def test_explicit_model_goes_to_its_pool():
     assert len(pools["light"].requests) == 1
 
 
-async def test_stream_ends_with_frontier_chunk_and_done():
+async def test_stream_ends_with_the_frontier_chunk():
     service, _ = _service()
     outcome = await service.chat(_request(stream=True, model="frontier-light"))
-    events = await _collect(outcome.stream)
-    assert events[-1] == "data: [DONE]\n\n"
-    chunks = [json.loads(e[len("data: "):]) for e in events[:-1]]
+    chunks = await _collect(outcome.stream)
     assert [c["choices"][0]["delta"]["content"] for c in chunks[:-1]] == ["t0", "t1", "t2"]
     final = chunks[-1]
     assert final["choices"] == [] and final["frontier"]["pool"] == "light"
@@ -114,8 +111,7 @@ async def test_stream_ends_with_frontier_chunk_and_done():
 async def test_stream_usage_when_asked():
     service, pools = _service()
     outcome = await service.chat(_request(stream=True, model="frontier-light", stream_options={"include_usage": True}))
-    events = await _collect(outcome.stream)
-    final = json.loads(events[-2][len("data: "):])
+    final = (await _collect(outcome.stream))[-1]
     assert final["usage"]["completion_tokens"] == 3
     assert pools["light"].requests[0]["stream_options"] == {"include_usage": True}
 
@@ -124,9 +120,8 @@ async def test_failure_after_first_token_ends_with_error_event_not_finish_reason
     service, _ = _service(light=FakePool(fail_after=2))
     outcome = await service.chat(_request(stream=True, model="frontier-light"))
     events = await _collect(outcome.stream)
-    last = json.loads(events[-1][len("data: "):])
-    assert "error" in last and "[DONE]" not in "".join(events)
-    assert all(c.get("finish_reason") is None for e in events[:-1] for c in json.loads(e[6:])["choices"])
+    assert "error" in events[-1] and not any("frontier" in e for e in events)  # no final chunk after an error
+    assert all(c.get("finish_reason") is None for e in events[:-1] for c in e["choices"])
 
 
 async def test_pool_error_before_output_propagates():
@@ -154,7 +149,7 @@ async def test_two_cost_knobs_in_one_request_are_400():
 
 async def test_readiness_names_the_failing_pool():
     service, _ = _service(reasoning=FakePool(error=RuntimeError("down")))
-    assert await service.readiness() == {"light": "ok", "reasoning": "unavailable: RuntimeError"}
+    assert await service.health.readiness() == {"light": "ok", "reasoning": "unavailable: RuntimeError"}
 
 
 def test_models_lists_the_three_public_models():
@@ -230,7 +225,7 @@ async def test_second_failure_falls_back_to_the_other_pool_for_routed_requests()
     outcome = await service.chat(_light_request(stream=True))
     assert (outcome.decision.pool, outcome.decision.reason) == ("reasoning", "fallback")
     events = await _collect(outcome.stream)
-    assert json.loads(events[-2][6:])["frontier"]["reason"] == "fallback"
+    assert events[-1]["frontier"]["reason"] == "fallback"
     assert service.inflight == {"light": 0, "reasoning": 0}
 
 
@@ -263,16 +258,17 @@ async def test_routed_request_is_traced_with_gen_ai_and_decision_attributes():
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from frontier.serving.metrics import build_metrics
+    from frontier.serving.observer import Observer
     from frontier.serving.tracing import RequestTracer
 
     exporter = InMemorySpanExporter()
     light = ScriptedPool(PoolUnavailable("light", "a"), PoolUnavailable("light", "b"))
     metrics = build_metrics(CONFIG.observability)
+    tracer = RequestTracer.from_config(CONFIG.observability, exporter=exporter)
     service = RouterService(CONFIG, HEURISTIC, {"light": light, "reasoning": FakePool()},
-                            tracer=RequestTracer.from_config(CONFIG.observability, exporter=exporter),
-                            metrics=metrics)
+                            observer=Observer(CONFIG.pools, metrics, tracer))
     await service.chat(_light_request(max_tokens=5))
-    service.tracer.shutdown()
+    service.observer.shutdown()
     spans = {s.name: s for s in exporter.get_finished_spans()}
     root = spans["chat frontier"]
     assert root.attributes["gen_ai.operation.name"] == "chat"
@@ -300,14 +296,14 @@ async def test_unhealthy_pool_gets_no_routed_traffic_until_its_probe_succeeds():
 
     light = ProbeFails()  # requests themselves would work; the probe result decides
     service, pools = _service(light=light)
-    states = await service.readiness()
-    service.healthy.update({p: s == "ok" for p, s in states.items()})
+    states = await service.health.readiness()
+    service.health.healthy.update({p: s == "ok" for p, s in states.items()})
     routed = await service.chat(_light_request())
     assert (routed.decision.pool, routed.decision.reason) == ("reasoning", "overflow")
     explicit = await service.chat(_light_request(model="frontier-light"))
     assert explicit.decision.pool == "light"
     light.probe_error = None
-    service.healthy.update({p: s == "ok" for p, s in (await service.readiness()).items()})
+    service.health.healthy.update({p: s == "ok" for p, s in (await service.health.readiness()).items()})
     assert (await service.chat(_light_request())).decision.pool == "light"
 
 
@@ -320,7 +316,7 @@ async def test_no_retry_on_a_pool_without_a_live_replica():
     service, pools = _service(light=light)
     outcome = await service.chat(_light_request())
     assert (outcome.decision.pool, outcome.decision.reason) == ("reasoning", "fallback")
-    assert len(light.requests) == 1 and service.healthy["light"] is False
+    assert len(light.requests) == 1 and service.health.healthy["light"] is False
     light.script = [PoolUnavailable("light", "ActorDiedError")]
     with pytest.raises(FrontierError) as info:
         await service.chat(_light_request(model="frontier-light"))

@@ -9,7 +9,7 @@ from frontier.config import LimitsConfig
 from frontier.errors import FrontierError
 from frontier.schemas import ChatCompletionRequest
 from frontier.security.limits import BodySizeLimitMiddleware, check_request_limits, prompt_bytes, read_body_limited
-from frontier.serving.ingress import install_error_handlers
+from frontier.serving.http.responses import install_error_handlers
 
 LIMITS = LimitsConfig(max_body_bytes=1024, max_messages=4, max_tokens=100, max_bytes_per_token=4)
 

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from frontier.batch.routes import ERRORS, batch_service, caller
+from frontier.batch.routes import ERRORS, batch_service
 from frontier.batch.service import BatchService, owner_of
+from frontier.serving.http.state import caller
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 Service = Annotated[BatchService, Depends(batch_service)]

@@ -40,7 +40,7 @@ class BatchRuntime:
             loop, config.batch,
         )  # fmt: skip
         self.worker: Worker = self.batch_worker.worker()
-        registry = getattr(router.metrics, "registry", None)  # None with observability.metrics off
+        registry = getattr(router.observer.metrics, "registry", None)  # None with observability.metrics off
         if registry is not None:
             registry.register(BatchCollector(self.batch_worker, self.worker))
         self._stop = threading.Event()

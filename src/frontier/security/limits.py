@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from frontier import jsonbytes
 from frontier.config import LimitsConfig
 from frontier.errors import FrontierError
 from frontier.routing.features import message_text
@@ -140,7 +141,7 @@ def _content_length(scope: Scope) -> int | None:
 
 async def send_error(send: Send, error: FrontierError) -> None:
     """Answer an ASGI request with ``error`` in the OpenAI shape."""
-    body = json.dumps(error.body()).encode("utf-8")
+    body = jsonbytes.dumps(error.body())
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
     await send({"type": "http.response.start", "status": error.status_code, "headers": headers})

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from frontier.config import PoolName, ServerConfig
+from frontier.serving.metrics import HealthSource
 from frontier.serving.pool_client import PoolClient
 
 RETRY_PROBE_TIMEOUT_S = 1.0
@@ -81,3 +83,20 @@ class PoolHealth:
                 return name, f"unavailable: {type(exc).__name__}"
 
         return dict(await asyncio.gather(*(probe(name) for name in self.pools)))
+
+
+async def readiness_report(health: PoolHealth, online: HealthSource | None = None) -> tuple[dict[str, Any], bool]:
+    """The ``/readyz`` body, and whether both pools can serve (from the last probe round: no pool call per hit).
+
+    Routing goes on without Redis (feedback gets 503), so the online layer's trouble (``online``: its cached
+    health) makes the status ``degraded`` but does not unready the replica.
+    """
+    pools = await health.current()
+    ready = all(state == "ok" for state in pools.values())
+    body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "pools": pools}
+    if online is not None:
+        details, healthy = online()
+        body.update(details)
+        if ready and not healthy:
+            body["status"] = "degraded"
+    return body, ready

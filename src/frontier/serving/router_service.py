@@ -1,12 +1,11 @@
-"""The router's request path, independent of Ray and HTTP: decide, call a pool, annotate."""
+"""The router's request path, independent of Ray and HTTP: admit, decide, call a pool (with fallback), account."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,20 +17,19 @@ from frontier.routing.router import Router
 from frontier.routing.types import (
     SESSION_REASONS, CostKnob, DecisionContext, Reason, SessionState, StatsSnapshot,
 )  # fmt: skip
-from frontier.schemas import POOL_MODELS, PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
+from frontier.schemas import PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
 from frontier.security.keys import KeyInfo
 from frontier.serving.access import AccessControl
 from frontier.serving.admission import admit, off_loop
 from frontier.serving.health import PoolHealth
 from frontier.serving.holdings import Holdings
-from frontier.serving.metrics import Metrics, NullMetrics
+from frontier.serving.observer import Observer, RequestObserver
 from frontier.serving.online import OnlineRouting
 from frontier.serving.pool_client import PoolClient, PoolResult, PoolSaturated, PoolUnavailable
-from frontier.serving.tracing import RequestTrace, RequestTracer
 from frontier.serving.pools import engine_model_id
 from frontier.serving.sessions import Conversation, Sessions, Turn
+from frontier.serving.stream import PUBLIC_POOL_MODEL, client_chunks, decision_body, prepend
 
-PUBLIC_POOL_MODEL: dict[PoolName, str] = {pool: model for model, pool in POOL_MODELS.items()}
 OTHER_POOL: dict[PoolName, PoolName] = {"light": "reasoning", "reasoning": "light"}
 RETRY_OF_HEADER = "x-frontier-retry-of"
 OVERFLOWS = SESSION_REASONS | {Reason.POLICY}  # router choices that give way to a busy pool
@@ -53,18 +51,13 @@ class StaticStats:
 
 @dataclass
 class ChatOutcome:
-    """What the HTTP layer sends back: a JSON body, or a stream of SSE strings, plus headers."""
+    """What the HTTP layer sends back: a JSON body, or a stream of chunk dicts (``stream.client_chunks``), plus
+    headers. A stream ends with the final chunk, or with an ``{"error": ...}`` event."""
 
     decision: Decision
     headers: dict[str, str]
     body: dict[str, Any] | None = None
-    stream: AsyncIterator[str] | None = None
-
-
-def sse(payload: dict[str, Any] | str) -> str:
-    """One server-sent event."""
-    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"data: {data}\n\n"
+    stream: AsyncGenerator[dict[str, Any], None] | None = None
 
 
 class RouterService:
@@ -77,8 +70,7 @@ class RouterService:
         pools: Mapping[PoolName, PoolClient],
         stats: StatsSource | None = None,
         access: AccessControl | None = None,
-        metrics: Metrics | None = None,
-        tracer: RequestTracer | None = None,
+        observer: Observer | None = None,
         online: OnlineRouting | None = None,
         sessions: Sessions | None = None,
     ) -> None:
@@ -87,8 +79,7 @@ class RouterService:
         self.pools = pools
         self.stats = stats or StaticStats()
         self.access = access
-        self.metrics: Metrics = metrics or NullMetrics()
-        self.tracer = tracer or RequestTracer()
+        self.observer = observer or Observer(config.pools)
         self.online = online
         self.sessions = sessions
         self.started_at = int(time.time())
@@ -135,12 +126,12 @@ class RouterService:
         line: its decision is logged but stays out of the cost controller's window.
         """
         self.health.ensure_probing()
-        trace = self.tracer.start(request, headers)
+        observer = self.observer.start(request, headers)
         held = Holdings(self._add_inflight, self.access, key, request)
         try:
-            return await self._chat(request, key, trace, headers or {}, held, background)
+            return await self._chat(request, key, observer, headers or {}, held, background)
         except BaseException as exc:
-            trace.end(error=exc, status_code=exc.status_code if isinstance(exc, FrontierError) else 500)
+            observer.failed(exc)
             await held.release()
             raise
 
@@ -148,7 +139,7 @@ class RouterService:
         self,
         request: ChatCompletionRequest,
         key: KeyInfo | None,
-        trace: RequestTrace,
+        observer: RequestObserver,
         headers: Mapping[str, str],
         held: Holdings,
         background: bool = False,
@@ -162,9 +153,9 @@ class RouterService:
             await self.access.admit_chat(request, key)
         routed = request.model == ROUTED_MODEL
         conversation, turn = await self._conversation(request, key, headers, background)
-        with trace.routing():
+        with observer.routing():
             decision, context = await off_loop(self._decide, request, turn.state(conversation) if turn else None)
-            trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
+            observer.decided(decision)
         # The budget applies to the pool that will be called, after overflow (and again on any later switch).
         decision = await held.reserve(self._overflow_if_busy(decision, routed))
         if self.access is not None:
@@ -174,9 +165,8 @@ class RouterService:
         if request.stream:
             # Usage is always asked of the engine so the final chunk can carry the cost.
             engine_request["stream_options"] = {**engine_request.get("stream_options", {}), "include_usage": True}
-        result, decision = await self._call_with_fallback(decision, engine_request, routed, trace, held)
-        trace.set_decision(decision, pool_model=self.config.pools.get(decision.pool).model)
-        self.metrics.observe_decision(decision, routed=routed)
+        result, decision = await self._call_with_fallback(decision, engine_request, routed, observer, held)
+        observer.served(decision, routed)
         if context is not None and (background or _client_knob(request)):
             context = dataclasses.replace(context, routed_by_policy=False)  # one client's knob must not steer all
         # An explicit move of a known conversation to reasoning re-asks its previous (light) turn.
@@ -188,17 +178,16 @@ class RouterService:
             body = result.response
             body["id"] = completion_id or body.get("id")
             body["model"] = PUBLIC_POOL_MODEL[decision.pool]
-            body["frontier"] = self._decision_body(decision, body.get("usage"))
-            trace.observe_response(body)
-            trace.end(status_code=200)
-            self._observe_response(decision, trace, body.get("usage"), "ok")
+            body["frontier"] = decision_body(self.config.pools.get(decision.pool), decision, body.get("usage"))
+            observer.answered(body)
+            observer.ended(decision.pool, "ok")
             await held.release(body.get("usage"))
             return ChatOutcome(decision=decision, headers=decision.headers(), body=body)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        stream = self._relay(held, decision, include_usage, trace, completion_id)
+        stream = self._relay(held, decision, include_usage, observer, completion_id)
         # Started here, so that even a stream the client never reads is closed (when dropped) and releases.
         first = await anext(stream)
-        return ChatOutcome(decision=decision, headers=decision.headers(), stream=_prepend(first, stream))
+        return ChatOutcome(decision=decision, headers=decision.headers(), stream=prepend(first, stream))
 
     async def _conversation(
         self, request: ChatCompletionRequest, key: KeyInfo | None, headers: Mapping[str, str], background: bool
@@ -219,17 +208,9 @@ class RouterService:
                 await self.online.implicit_retry(retry_of, key)
         return await self.online.record(context, decision, key) if context is not None else None
 
-    def _observe_response(self, decision: Decision, trace: RequestTrace, usage: dict[str, Any] | None, outcome: str) -> None:
-        usage = usage or {}
-        prompt_tokens, completion_tokens = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-        cost = self.config.pools.get(decision.pool).estimated_cost_usd(prompt_tokens, completion_tokens)
-        self.metrics.observe_response(
-            decision.pool, trace.latency_s, trace.ttft_s, cost, prompt_tokens, completion_tokens, outcome=outcome
-        )
-
     def _add_inflight(self, pool: PoolName, delta: int) -> None:
         self.inflight[pool] += delta
-        self.metrics.set_inflight(pool, self.inflight[pool])
+        self.observer.inflight(pool, self.inflight[pool])
 
     def _overflow_if_busy(self, decision: Decision, routed: bool) -> Decision:
         """Move a policy decision to the other pool when its pool is busy or unhealthy."""
@@ -244,7 +225,12 @@ class RouterService:
         return not self.health.healthy[pool] or (bound is not None and self.inflight[pool] >= bound)
 
     async def _call_with_fallback(
-        self, decision: Decision, engine_request: dict[str, Any], routed: bool, trace: RequestTrace, held: Holdings
+        self,
+        decision: Decision,
+        engine_request: dict[str, Any],
+        routed: bool,
+        observer: RequestObserver,
+        held: Holdings,
     ) -> tuple[PoolResult, Decision]:
         """Call the chosen pool; before any output, retry once on another replica, then (routed only) the other pool.
 
@@ -254,23 +240,23 @@ class RouterService:
         budget is reserved again for the other pool; where it refuses, the pool's error stands.
         """
         try:
-            return await self._call(decision.pool, engine_request, trace, held), decision
+            return await self._call(decision.pool, engine_request, observer, held), decision
         except PoolSaturated as exc:
             if not routed:
                 raise
-            return await self._switch(decision, "overflow", exc, engine_request, trace, held)
+            return await self._switch(decision, "overflow", exc, engine_request, observer, held)
         except PoolUnavailable as exc:
             error: FrontierError = exc
             if await self.health.has_live_replica(decision.pool):
                 try:
-                    return await self._call(decision.pool, engine_request, trace, held), decision
+                    return await self._call(decision.pool, engine_request, observer, held), decision
                 except (PoolUnavailable, PoolSaturated) as retry_exc:
                     if not routed:
                         raise
                     error = retry_exc
             elif not routed:
                 raise
-        return await self._switch(decision, "fallback", error, engine_request, trace, held)
+        return await self._switch(decision, "fallback", error, engine_request, observer, held)
 
     async def _switch(
         self,
@@ -278,59 +264,51 @@ class RouterService:
         reason: str,
         error: FrontierError,
         engine_request: dict[str, Any],
-        trace: RequestTrace,
+        observer: RequestObserver,
         held: Holdings,
     ) -> tuple[PoolResult, Decision]:
         moved = decision.model_copy(update={"pool": OTHER_POOL[decision.pool], "reason": reason})
         moved = await held.reserve(moved, switching=error)
-        return await self._call(moved.pool, engine_request, trace, held), moved
+        return await self._call(moved.pool, engine_request, observer, held), moved
 
     async def _call(
-        self, pool: PoolName, engine_request: dict[str, Any], trace: RequestTrace, held: Holdings
+        self, pool: PoolName, engine_request: dict[str, Any], observer: RequestObserver, held: Holdings
     ) -> PoolResult:
         """One pool call up to its first output; the request holds the pool's in-flight slot until it ends."""
         request = {**engine_request, "model": engine_model_id(pool)}
         held.occupy(pool)
-        trace.start_pool_call(pool, request["model"])
+        observer.calling(pool, request["model"])
         try:
             result = await asyncio.wait_for(self.pools[pool].chat(request), timeout=self.config.server.request_timeout_s)
         except asyncio.TimeoutError:
             error = FrontierError(504, f"the {pool} pool did not answer in time", code="timeout")
             held.vacate(error)
-            trace.end_pool_call(error)
+            observer.call_failed(error)
             raise error from None
         except BaseException as exc:
             held.vacate(exc)
-            trace.end_pool_call(exc)
+            observer.call_failed(exc)
             raise
         held.answered(result.chunks)
         self.health.answered(pool)
         return result
 
-    def _decision_body(self, decision: Decision, usage: dict[str, Any] | None) -> dict[str, Any]:
-        pool_config = self.config.pools.get(decision.pool)
-        prompt_tokens = (usage or {}).get("prompt_tokens") or 0
-        completion_tokens = (usage or {}).get("completion_tokens") or 0
-        return {
-            "pool": decision.pool,
-            "model": pool_config.model,
-            "reason": decision.reason,
-            "score": decision.score,
-            "threshold": decision.threshold,
-            **({"margin": decision.margin} if decision.margin is not None else {}),
-            "policy_version": decision.policy_version,
-            "estimated_cost_usd": pool_config.estimated_cost_usd(prompt_tokens, completion_tokens),
-        }
-
     async def _relay(
-        self, held: Holdings, decision: Decision, include_usage: bool, trace: RequestTrace, completion_id: str | None
-    ) -> AsyncIterator[str]:
-        """The client's stream; however it ends, it ends the trace and releases what the request holds."""
+        self,
+        held: Holdings,
+        decision: Decision,
+        include_usage: bool,
+        observer: RequestObserver,
+        completion_id: str | None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The client's stream; however it ends, it ends the observation and releases what the request holds."""
         assert held.chunks is not None
         outcome, error = "cancelled", None  # stays so if the client goes away
+        pool_config = self.config.pools.get(decision.pool)
         try:
-            async for event in self._stream_events(held.chunks, decision, include_usage, trace, completion_id):
-                if event.startswith('data: {"error"'):
+            events = client_chunks(held.chunks, decision, pool_config, include_usage, observer, completion_id)
+            async for event in events:
+                if "error" in event:
                     outcome = "error"
                 yield event
             if outcome != "error":
@@ -341,63 +319,8 @@ class RouterService:
             outcome, error = "error", exc
             raise
         finally:
-            trace.end(error=error, status_code=200)
-            self._observe_response(decision, trace, trace.usage, outcome)
-            await held.release(trace.usage)  # the engine's usage if it came, even to a client gone before the end
-
-    async def _stream_events(
-        self,
-        chunks: AsyncIterator[dict[str, Any]],
-        decision: Decision,
-        include_usage: bool,
-        trace: RequestTrace,
-        completion_id: str | None,
-    ) -> AsyncIterator[str]:
-        public_model = PUBLIC_POOL_MODEL[decision.pool]
-        last: dict[str, Any] | None = None
-        usage: dict[str, Any] | None = None
-        try:
-            async for chunk in chunks:
-                if "error" in chunk:
-                    yield sse({"error": chunk["error"]})
-                    return
-                trace.observe_chunk(chunk)
-                chunk["model"] = public_model
-                if completion_id:
-                    chunk["id"] = completion_id
-                last = chunk
-                if chunk.get("usage") and not chunk.get("choices"):
-                    usage = chunk["usage"]
-                    continue  # the usage-only chunk becomes the final chunk below
-                chunk.pop("usage", None)
-                yield sse(chunk)
-        except FrontierError as exc:
-            yield sse(exc.body())
-            return
-        except Exception as exc:  # noqa: BLE001 - a failure after the first token ends the stream with an error event
-            yield sse(FrontierError(502, f"the {decision.pool} pool failed mid-stream: {type(exc).__name__}").body())
-            return
-        final = {
-            "id": (last or {}).get("id", ""),
-            "object": "chat.completion.chunk",
-            "created": (last or {}).get("created", int(time.time())),
-            "model": public_model,
-            "choices": [],
-        }
-        if include_usage and usage is not None:
-            final["usage"] = usage
-        final["frontier"] = self._decision_body(decision, usage)
-        yield sse(final)
-        yield sse("[DONE]")
-
-    @property
-    def healthy(self) -> dict[PoolName, bool]:
-        """Whether each pool gets routed traffic (kept by the health probe)."""
-        return self.health.healthy
-
-    async def readiness(self, timeout_s: float = 5.0) -> dict[PoolName, str]:
-        """Probe every pool now: ``ok`` or an error string per pool."""
-        return await self.health.readiness(timeout_s)
+            observer.ended(decision.pool, outcome, error)
+            await held.release(observer.usage)  # the engine's usage if it came, even to a client gone before the end
 
 
 def _client_knob(request: ChatCompletionRequest) -> bool:
@@ -405,11 +328,3 @@ def _client_knob(request: ChatCompletionRequest) -> bool:
     knob = request.frontier
     return knob is not None and (knob.reasoning_share is not None or knob.price_weight is not None)
 
-
-async def _prepend(first: str, rest: AsyncGenerator[str, None]) -> AsyncIterator[str]:
-    try:
-        yield first
-        async for item in rest:
-            yield item
-    finally:
-        await rest.aclose()

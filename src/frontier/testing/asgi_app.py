@@ -1,4 +1,5 @@
-"""The router's real FastAPI app (``frontier.serving.ingress``) served in-process over ASGI: no Ray, no engines.
+"""The router's real FastAPI app (``frontier.serving.http.app.build_app``) served in-process over ASGI: no Ray,
+no engines.
 
 The routes, error handlers, body parsing and middleware are the ones a router replica serves; the pools
 are fakes that answer at once. Used by unit tests (hostile inputs, auth) and ``benchmarks/hostile_inputs.py``.
@@ -6,17 +7,17 @@ are fakes that answer at once. Used by unit tests (hostile inputs, auth) and ``b
 
 from __future__ import annotations
 
-import pickle
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from ray import cloudpickle
+from fastapi import FastAPI
 
+from frontier.batch.service import BatchService
 from frontier.config import AuthConfig, FrontierConfig, load_config
 from frontier.routing.policies import build_router
 from frontier.security.keys import KeyStore, hash_key
-from frontier.serving import ingress
+from frontier.serving.http.app import build_app
+from frontier.serving.http.state import RouterState
 from frontier.serving.pool_client import PoolResult
 from frontier.serving.router_service import RouterService
 
@@ -63,26 +64,18 @@ def pool_contexts(light: int, reasoning: int | None = None) -> FrontierConfig:
     return FrontierConfig.model_validate(data)
 
 
-def router_app(config: FrontierConfig | None = None, keys: list[str] | None = None) -> tuple[Any, RouterService]:
-    """A copy of the ingress app (as Ray Serve copies it) and the RouterService behind it: the configured
-    routing policy and an ``InstantPool`` per pool; ``keys`` (plain keys) turn authentication on."""
+def router_app(
+    config: FrontierConfig | None = None, keys: list[str] | None = None, batch: BatchService | None = None
+) -> tuple[FastAPI, RouterService]:
+    """The router's app and the RouterService behind it: the configured routing policy and an ``InstantPool``
+    per pool; ``keys`` (plain keys) turn authentication on, ``batch`` the Files and Batches routes."""
     config = config or load_config()
     service = RouterService(config, build_router(config), {"light": InstantPool(), "reasoning": InstantPool()})
-    replica = SimpleNamespace(service=service, online=None)  # what the routes use of a RouterIngress
-    app = pickle.loads(cloudpickle.dumps(ingress.app))
-
-    async def this_replica() -> SimpleNamespace:  # async, like Ray's: no thread hop per request
-        return replica
-
-    # The class-based routes ask Ray Serve for the replica object; hand them this one instead.
-    for route in app.routes:
-        for dependency in getattr(getattr(route, "dependant", None), "dependencies", []):
-            if dependency.call.__name__ == "get_current_servable_instance":
-                app.dependency_overrides[dependency.call] = this_replica
     entries = [{"name": f"key{i}", "sha256": hash_key(key)} for i, key in enumerate(keys or [])]
     auth = AuthConfig.model_validate({**config.auth.model_dump(), "keys": entries})
-    ingress.install_middleware(app, KeyStore.from_config(auth, environ={}), config.limits.max_body_bytes)
-    return app, service
+    keystore = KeyStore.from_config(auth, environ={})
+    state = RouterState(service, keystore, config.limits.max_body_bytes, batch=batch)
+    return build_app(state), service
 
 
 def client(app: Any) -> httpx.AsyncClient:

@@ -1,0 +1,20 @@
+"""JSON bodies and SSE lines as bytes: orjson, falling back to the standard library for what orjson refuses.
+
+orjson rejects integers beyond 64 bits, strings with lone surrogates and non-string keys; an engine's answer
+may carry any of them, so those bodies are written by ``json`` (surrogates escaped as ``\\uXXXX``) instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("utf-8")
