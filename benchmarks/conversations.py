@@ -79,7 +79,9 @@ def stream_turn(http: httpx.Client, url: str, messages: list[dict], max_tokens: 
                 final = chunk
     usage = final.get("usage") or {}
     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-    return {"reply": "".join(text), "pool": final["frontier"]["pool"], "reason": final["frontier"]["reason"],
+    decision = final["frontier"]
+    return {"reply": "".join(text), "pool": decision["pool"], "reason": decision["reason"],
+            "score": decision.get("score"), "threshold": decision.get("threshold"), "margin": decision.get("margin"),
             "ttft_ms": ttft, "prompt_tokens": usage.get("prompt_tokens", 0), "cached_tokens": cached}  # fmt: skip
 
 
@@ -129,6 +131,8 @@ def summarise(records: list[dict]) -> dict:
         "ttft_ms_follow_up_mean": statistics.fmean(r["ttft_ms"] for r in follow),
         "ttft_ms_follow_up_p50": statistics.median(r["ttft_ms"] for r in follow),
         "pool_switches": switches,
+        "switch_decisions": [{k: r[k] for k in ("conversation", "turn", "pool", "score", "threshold", "margin")}
+                             for r in follow if r["reason"] == "session_switch"],
         "follow_up_reasons": reasons,
         "reasoning_share": sum(r["pool"] == "reasoning" for r in records) / len(records),
     }

@@ -1,11 +1,14 @@
 """The OpenAI Batch API on the real stack (Ray Serve, vLLM CPU pools, Redis) through the official client: upload,
-create, wait, read the output and error files; another key is denied."""
+create, wait, read the output and error files; another key is denied; cancel; expiry."""
 
 import json
 import time
 
 import openai
 import pytest
+
+from frontier.feedback.keys import Keys
+from frontier.testing.batch_client import batch_lines, submit, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,3 +56,32 @@ def test_a_batch_through_the_official_client_with_a_bad_line_and_another_key_den
             call()
     assert batch.id not in [b.id for b in other.batches.list(limit=100).data]
     assert batch.id in [b.id for b in client.batches.list(limit=100).data]
+
+
+def _ids(client, file_id):
+    return [json.loads(x)["custom_id"] for x in client.files.content(file_id).text.splitlines()] if file_id else []
+
+
+def test_cancel_ends_a_running_batch_and_keeps_what_ran(client):
+    lines = 200
+    batch = submit(client, batch_lines(lines, seed=5))
+    cancelling = client.batches.cancel(batch.id)
+    assert cancelling.status in ("cancelling", "cancelled")
+    done = wait_for(client, batch.id, lambda b: False, 300)
+    assert done.status == "cancelled" and done.cancelled_at, done
+    ran = _ids(client, done.output_file_id) + _ids(client, done.error_file_id)
+    assert len(ran) == len(set(ran)) == done.request_counts.completed + done.request_counts.failed < lines
+
+
+def test_a_batch_past_its_window_expires_and_reports_every_line_once(client, local_stack, stack_config):
+    lines = 200
+    batch = submit(client, batch_lines(lines, seed=6))
+    redis, key = local_stack.redis.client(), Keys(stack_config.redis.key_prefix).batch(batch.id)
+    spec = json.loads(redis.hget(key, "spec"))  # the window runs out now rather than in 24 hours
+    redis.hset(key, "spec", json.dumps({**spec, "expires_at": int(time.time()) - 1}))
+    done = wait_for(client, batch.id, lambda b: False, 300)
+    assert done.status == "expired" and done.expired_at, done
+    errors = [json.loads(x) for x in client.files.content(done.error_file_id).text.splitlines()]
+    assert errors and {e["error"]["code"] for e in errors} == {"batch_expired"}
+    reported = _ids(client, done.output_file_id) + [e["custom_id"] for e in errors]
+    assert sorted(reported) == sorted(f"req-{i}" for i in range(lines))

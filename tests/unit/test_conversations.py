@@ -270,3 +270,26 @@ def test_pools_with_several_replicas_route_by_prefix_cache_affinity(enabled, max
     router = deployment["request_router_config"]
     assert router["request_router_class"] == PREFIX_ROUTER
     assert router["request_router_kwargs"]["eviction_threshold_chars"] == pool.prefix_affinity.max_tree_chars
+
+
+class HistoryScorer(ScriptedScorer):
+    """Scores by how many user turns the request's messages hold: a long history looks hard."""
+
+    def featurize(self, features):
+        return np.array([0.99 if features.num_user_turns > 1 else 0.1])
+
+
+async def test_a_follow_up_is_scored_on_its_own_turn_not_on_the_history_it_resends(redis_client):
+    threshold = ThresholdRule(CostKnob(), lambda share: 0.5, lambda chars: 0.0, default=0.5, switch=RULE)
+    router = Router("history", HistoryScorer(), FeatureMap.random(1, 1), threshold, explore_cap=0.0)
+    pools = {"light": InstantPool(), "reasoning": InstantPool()}
+    service = RouterService(CONFIG, router, pools, online=FakeOnline(), sessions=Sessions(redis_client, KEYS, SessionConfig()))
+    chat = Chat(service)
+    assert (await chat.say("hi"))["pool"] == "light"
+    for text in ("thanks!", "go on", "and then?"):
+        turn = await chat.say(text)
+        assert (turn["pool"], turn["reason"], turn["score"]) == ("light", "session", pytest.approx(0.1))
+    # A history the router has not seen is no conversation of its: scored whole.
+    unknown = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+    alone = await service.chat(_request(unknown), TENANT, {})
+    assert (alone.decision.pool, alone.decision.score) == ("reasoning", pytest.approx(0.99))

@@ -63,7 +63,9 @@ def llm_config_dict(pool_name: PoolName, pool: PoolConfig, model_source: str) ->
     # Usage reports the prompt tokens served from the prefix cache (OpenAI's prompt_tokens_details.cached_tokens).
     engine_kwargs: dict[str, Any] = {"max_model_len": pool.max_model_len, "enable_prompt_tokens_details": True}
     if pool.device == "cpu":
-        engine_kwargs.update(dtype="float32", enforce_eager=True)
+        # vLLM's CPU default block is 128 tokens, and the prefix cache only reuses whole blocks: a conversation
+        # would find little of its history cached. 32 is the smallest block the CPU kernels run well with.
+        engine_kwargs.update(dtype="float32", enforce_eager=True, block_size=32)
     if pool.reasoning_parser:
         engine_kwargs["reasoning_parser"] = pool.reasoning_parser
     if pool.tool_call_parser:

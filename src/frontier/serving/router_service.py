@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from frontier.config import FrontierConfig, PoolName
 from frontier.errors import FrontierError
-from frontier.routing.features import extract_features
+from frontier.routing.features import extract_features, turn_messages
 from frontier.routing.policies import default_knob
 from frontier.routing.router import Router
 from frontier.routing.types import (
@@ -97,10 +97,10 @@ class RouterService:
     def _decide(
         self, request: ChatCompletionRequest, session: SessionState | None = None
     ) -> tuple[Decision, DecisionContext | None]:
-        """The router's decision (``session``: a follow-up turn's conversation), and for a decision it made itself
-        the context its feedback will need."""
+        """The router's decision (``session``: a follow-up turn's conversation, scored on the turn's own messages),
+        and for a decision it made itself the context its feedback will need."""
         messages = [m.model_dump(exclude_none=True) for m in request.messages]
-        features = extract_features(messages, request.tools)
+        features = extract_features(turn_messages(messages) if session is not None else messages, request.tools)
         knob = default_knob(self.config)
         if request.frontier is not None and (
             request.frontier.reasoning_share is not None or request.frontier.price_weight is not None

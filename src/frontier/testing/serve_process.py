@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from frontier.cli.serve import port_is_free
 from frontier.config import FrontierConfig
 from frontier.testing.stack import root_url, wait_ready
 
@@ -34,6 +35,7 @@ class ServeProcess:
     def start(self, ready_timeout_s: float = 600) -> str:
         """Start the server and wait until it is ready; returns its root URL."""
         self.starts += 1
+        wait_port_free(self.config.server.host, self.config.server.port)
         log = (self.workdir / f"serve-{self.starts}.log").open("w")
         cmd = [sys.executable, "-m", "frontier.cli.main", "serve", "--config", str(self.config_path)]
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -59,6 +61,15 @@ class ServeProcess:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
+def wait_port_free(host: str, port: int, timeout_s: float = 120) -> None:
+    """Until nothing listens on ``host:port`` (a killed server's last threads may still be closing it)."""
+    deadline = time.monotonic() + timeout_s
+    while not port_is_free(host, port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{host}:{port} is still in use after {timeout_s}s")
+        time.sleep(0.2)
+
+
 def kill_tree(pgid: int, timeout_s: float = 60) -> None:
     """SIGKILL process group ``pgid`` and every descendant of its leader, wherever their group; returns once
     none of them is left."""
@@ -80,18 +91,20 @@ def kill_tree(pgid: int, timeout_s: float = 60) -> None:
 
 
 def _processes() -> dict[int, tuple[str, int, int]]:
-    """Every live (not zombie) process: pid -> (state, parent pid, process group)."""
+    """Every live process: pid -> (state, parent pid, process group). A zombie counts while it still has threads:
+    a killed multi-threaded process shows as a zombie before its last thread has exited and closed its sockets."""
     table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-        except OSError:
+            state, ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+            if state == "Z" and int(stat[stat.rindex(")") + 2 :].split()[17]) <= 1:
+                continue
+        except (OSError, ValueError, IndexError):
             continue
-        state, ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
-        if state != "Z":
-            table[int(entry.name)] = (state, int(ppid), int(pgrp))
+        table[int(entry.name)] = (state, int(ppid), int(pgrp))
     return table
 
 
