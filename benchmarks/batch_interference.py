@@ -1,6 +1,7 @@
 """Batch work against interactive traffic: what a running batch costs interactive latency, and batch throughput.
 
-One run, against one server (``--url``; without it a local stack is started like ``make serve``):
+One run, against one server (``--url``; without it a local stack is started like ``make serve``), after 15 s of
+Locust traffic that warms the engines up and is not counted:
   1. interactive alone: Locust (``frontier loadtest``'s realistic ``ChatUser`` mix) with ``--users`` users for
      ``--duration`` seconds;
   2. interactive with a batch: a batch of ``--lines`` lines is submitted, then the same interactive load runs
@@ -104,6 +105,7 @@ async def run(url: str, key: str | None, args: argparse.Namespace, out_dir: Path
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     limits = httpx.Limits(max_connections=max(args.users, *args.sweep) + 8)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600, limits=limits) as http:
+        await asyncio.to_thread(interactive, url, key, args.users, 15, out_dir / "warm_up")  # not counted
         alone = await asyncio.to_thread(interactive, url, key, args.users, args.duration, out_dir / "alone")
         running = await submit(http, args.lines, seed=2)
         with_batch = await asyncio.to_thread(interactive, url, key, args.users, args.duration, out_dir / "with_batch")

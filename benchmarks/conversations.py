@@ -93,6 +93,7 @@ def run_arm(arm: str, conversations: int, turns: int, max_tokens: int) -> dict:
     if arm.startswith("sticky_2light"):
         data["pools"]["light"]["autoscaling"].update(min_replicas=2, max_replicas=2)
         data["pools"]["light"]["prefix_affinity"]["enabled"] = arm.endswith("affinity")
+        data["server"]["ray_num_cpus"] = 16  # logical CPUs: three pool replicas and their placement groups fit
     config = type(config).model_validate(data)
     model = "frontier-light" if arm.startswith("sticky_2light") else "frontier"
     records, truncated = [], 0

@@ -492,7 +492,7 @@ class BatchConfig(_Strict):
         104_857_600, ge=1024, description="Largest uploaded file in bytes (413 above it); uploads are exempt from limits.max_body_bytes."
     )
     max_lines: int = Field(50_000, ge=1, description="Most request lines one batch input file may hold (400 above it).")
-    concurrency: int = Field(8, ge=1, description="Batch lines each router replica routes at once while it has no interactive traffic.")
+    concurrency: int = Field(32, ge=1, description="Batch lines each router replica routes at once while it has no interactive traffic.")
     pause_inflight: int = Field(
         1,
         ge=1,

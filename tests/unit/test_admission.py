@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import pytest
 
 from frontier.errors import FrontierError
 from frontier.schemas import ChatCompletionRequest
+from frontier.serving import admission
 from frontier.serving.admission import admit, parse_body
 from frontier.testing.asgi_app import client, pool_contexts, router_app
 from frontier.testing.hostile import CHAT_PATH, chat_body, encode
@@ -101,3 +103,21 @@ def test_parse_errors_are_openai_400s_naming_the_problem():
     with pytest.raises(FrontierError) as info:
         parse_body(ChatCompletionRequest, b"\xff")
     assert info.value.code == "invalid_json"
+
+
+async def test_small_bodies_are_parsed_on_the_loop_and_large_ones_in_a_thread(monkeypatch):
+    threads = []
+
+    def recording(model, raw):
+        threads.append(threading.current_thread())
+        return real(model, raw)
+
+    real = admission.parse_body
+    monkeypatch.setattr(admission, "parse_body", recording)
+    small = json.dumps({"model": "frontier", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    large = json.dumps({"model": "frontier", "messages": [{"role": "user", "content": "x" * 100_000}]}).encode()
+    assert len(small) <= admission.INLINE_PARSE_BYTES < len(large)
+    for raw in (small, large):
+        parsed = await admission.parse_request(ChatCompletionRequest, raw)
+        assert parsed.model == "frontier"
+    assert threads[0] is threading.current_thread() and threads[1] is not threading.current_thread()

@@ -43,7 +43,7 @@ class RecordingOnline:
     def __init__(self):
         self.contexts = []
 
-    async def record(self, context, served, key):
+    def record(self, context, served, key):
         self.contexts.append(context)
         return f"chatcmpl-fr{len(self.contexts)}"
 

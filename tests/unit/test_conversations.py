@@ -66,7 +66,7 @@ class FakeOnline:
     def __init__(self):
         self.logged, self.retries = [], []
 
-    async def record(self, context, decision, key):
+    def record(self, context, decision, key):
         self.logged.append(decision)
         return f"chatcmpl-fr{len(self.logged)}"
 

@@ -96,11 +96,12 @@ class FakeOnline:
 
     def __init__(self, gate=None):
         self.gate, self.entered, self.logged, self.retries = gate, asyncio.Event(), [], []
+        self.loop = asyncio.get_running_loop()
 
-    async def record(self, context, decision, key):
-        self.entered.set()
-        if self.gate is not None:
-            await self.gate.wait()
+    def record(self, context, decision, key):  # runs in a worker thread, as Redis calls do
+        self.loop.call_soon_threadsafe(self.entered.set)
+        while self.gate is not None and not self.gate.is_set():
+            time.sleep(0.005)
         self.logged.append(context)
         return "chatcmpl-frtest"
 

@@ -95,8 +95,9 @@ class OnlineRouting:
             body["feedback"] = {"backlog": self.consumer.backlog, "lag_s": self.consumer.lag_s}
         return body, redis_state == "ok" and all(w["state"] == "ok" for w in workers.values())
 
-    async def record(self, context: DecisionContext, served: Decision, key: KeyInfo | None) -> str | None:
-        """Log the served decision under a new completion id; None when it could not be logged."""
+    def record(self, context: DecisionContext, served: Decision, key: KeyInfo | None) -> str | None:
+        """Log the served decision under a new completion id (blocking: one Redis round trip); None when it could
+        not be logged."""
         context = dataclasses.replace(
             context,
             pool=served.pool,
@@ -108,8 +109,7 @@ class OnlineRouting:
             routed_by_policy=context.routed_by_policy and served.reason in ROUTER_REASONS,
         )
         cid = new_completion_id()
-        logged = await asyncio.to_thread(self.service.record_decision, cid, context)
-        return cid if logged else None
+        return cid if self.service.record_decision(cid, context) else None
 
     async def submit(self, body: Any, key: KeyInfo | None) -> str:
         """Queue explicit feedback (202); raises the feedback errors (400/403/404/409/503)."""

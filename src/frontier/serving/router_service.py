@@ -171,9 +171,7 @@ class RouterService:
             context = dataclasses.replace(context, routed_by_policy=False)  # one client's knob must not steer all
         # An explicit move of a known conversation to reasoning re-asks its previous (light) turn.
         retry_of = headers.get(RETRY_OF_HEADER) or (turn.completion_id if turn else None)
-        completion_id = await self._log_decision(decision, context, key, retry_of)
-        if conversation is not None and self.sessions is not None:
-            await self.sessions.remember_async(conversation, decision.pool, completion_id)
+        completion_id = await self._log_decision(decision, context, key, retry_of, conversation)
         if result.response is not None:
             body = result.response
             body["id"] = completion_id or body.get("id")
@@ -198,15 +196,25 @@ class RouterService:
         return await self.sessions.find_async(request, key.name if key is not None else "", headers)
 
     async def _log_decision(
-        self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, retry_of: str | None
-    ) -> str | None:
-        """Log a routed decision for feedback (its completion id), and a re-ask as implicit feedback."""
-        if self.online is None:
-            return None
-        if retry_of and decision.pool == "reasoning" and decision.reason in ("explicit", "effort"):
+        self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, retry_of: str | None,
+        conversation: Conversation | None,
+    ) -> str | None:  # fmt: skip
+        """Log a routed decision for feedback (its completion id) and remember the conversation's pool, in one hop
+        off the loop; a re-ask is implicit feedback."""
+        if self.online is not None and retry_of and decision.pool == "reasoning" and decision.reason in ("explicit", "effort"):
             if self.access is None or await self.access.admit_implicit_feedback(key):
                 await self.online.implicit_retry(retry_of, key)
-        return await self.online.record(context, decision, key) if context is not None else None
+        if (self.online is None or context is None) and (conversation is None or self.sessions is None):
+            return None
+        return await asyncio.to_thread(self._record, decision, context, key, conversation)
+
+    def _record(
+        self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, conversation: Conversation | None
+    ) -> str | None:
+        completion_id = self.online.record(context, decision, key) if self.online is not None and context is not None else None
+        if conversation is not None and self.sessions is not None:
+            self.sessions.remember(conversation, decision.pool, completion_id)
+        return completion_id
 
     def _add_inflight(self, pool: PoolName, delta: int) -> None:
         self.inflight[pool] += delta

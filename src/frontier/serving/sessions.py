@@ -134,6 +134,3 @@ class Sessions:
     ) -> tuple[Conversation | None, Turn | None]:
         """``find`` off the event loop (hashing a long history and a Redis round trip)."""
         return await asyncio.to_thread(self.find, request, key_name, headers)
-
-    async def remember_async(self, conversation: Conversation, pool: Pool, completion_id: str | None) -> None:
-        await asyncio.to_thread(self.remember, conversation, pool, completion_id)
