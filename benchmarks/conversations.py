@@ -14,7 +14,8 @@ the time to the first event, the prompt tokens and the prompt tokens the engine 
 
 The last line is a JSON object with every figure and the sticky/per-turn ratios of follow-up turns.
 
-    .venv/bin/python benchmarks/conversations.py [--conversations 6] [--turns 10] [--max-tokens 8] [--affinity]
+    .venv/bin/python benchmarks/conversations.py [--conversations 6] [--turns 10] [--max-tokens 8] [--affinity
+        [--affinity-only]]
 """
 
 from __future__ import annotations
@@ -145,13 +146,14 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=8)
     parser.add_argument("--affinity", action="store_true", help="also compare two light replicas with/without affinity")
+    parser.add_argument("--affinity-only", action="store_true", help="with --affinity: only the two-replica arms")
     parser.add_argument("--arm", help=argparse.SUPPRESS)  # a child process: run one arm, write --out
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.arm:
         Path(args.out).write_text(json.dumps(run_arm(args.arm, args.conversations, args.turns, args.max_tokens)))
         return
-    arms = ["per_turn", "sticky"] + (["sticky_2light", "sticky_2light_affinity"] if args.affinity else [])
+    arms = ["per_turn", "sticky"] * (not args.affinity_only) + (["sticky_2light", "sticky_2light_affinity"] if args.affinity else [])
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for arm in arms:  # one stack at a time, each in its own process (its own Ray driver)
@@ -162,15 +164,13 @@ def main() -> None:
             run = json.loads(out.read_text())
             results[arm] = {**summarise(run["turns"]), "truncated_conversations": run["truncated_conversations"]}
             print(arm, json.dumps(results[arm]), flush=True)
-    base, sticky = results["per_turn"], results["sticky"]
-    summary = {
-        "conversations": args.conversations,
-        "turns": args.turns,
-        "arms": results,
-        "prefill_ratio_sticky_vs_per_turn": sticky["prefill_tokens_per_follow_up"]
-        / max(base["prefill_tokens_per_follow_up"], 1e-9),
-        "ttft_ratio_sticky_vs_per_turn": sticky["ttft_ms_follow_up_mean"] / base["ttft_ms_follow_up_mean"],
-    }
+    summary = {"conversations": args.conversations, "turns": args.turns, "arms": results}
+    if not args.affinity_only:
+        base, sticky = results["per_turn"], results["sticky"]
+        summary["prefill_ratio_sticky_vs_per_turn"] = sticky["prefill_tokens_per_follow_up"] / max(
+            base["prefill_tokens_per_follow_up"], 1e-9
+        )
+        summary["ttft_ratio_sticky_vs_per_turn"] = sticky["ttft_ms_follow_up_mean"] / base["ttft_ms_follow_up_mean"]
     if args.affinity:
         plain, affinity = results["sticky_2light"], results["sticky_2light_affinity"]
         summary["prefill_ratio_affinity_vs_plain"] = affinity["prefill_tokens_per_follow_up"] / max(

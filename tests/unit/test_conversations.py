@@ -24,7 +24,7 @@ from frontier.serving.access import AccessControl
 from frontier.serving.holdings import settled
 from frontier.serving.pools import PREFIX_ROUTER, llm_config_dict
 from frontier.serving.router_service import RouterService
-from frontier.serving.sessions import SESSION_HEADER, Sessions, identify
+from frontier.serving.sessions import SESSION_HEADER, Sessions, Turn, identify
 from frontier.testing.asgi_app import InstantPool
 from tests.support.budget import PREFIX, redis_client, redis_server  # noqa: F401 - fixtures
 
@@ -293,3 +293,21 @@ async def test_a_follow_up_is_scored_on_its_own_turn_not_on_the_history_it_resen
     unknown = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
     alone = await service.chat(_request(unknown), TENANT, {})
     assert (alone.decision.pool, alone.decision.score) == ("reasoning", pytest.approx(0.99))
+
+
+async def test_a_small_first_turn_asks_redis_nothing_and_a_follow_up_one_get(redis_client, monkeypatch):
+    sessions = Sessions(redis_client, KEYS, SessionConfig())
+    calls = []
+    get = redis_client.get
+    monkeypatch.setattr(redis_client, "get", lambda *a, **kw: calls.append(a) or get(*a, **kw))
+    first = _request([{"role": "user", "content": "hi"}])
+    conversation, turn = await sessions.find_async(first, TENANT.name, {})
+    assert turn is None and conversation.follows is None and calls == []
+    sessions.remember(conversation, Pool.REASONING, "chatcmpl-1")
+    follow = _request([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"},
+                       {"role": "user", "content": "thanks"}])  # fmt: skip
+    conversation, turn = await sessions.find_async(follow, TENANT.name, {})
+    assert turn == Turn(Pool.REASONING, "chatcmpl-1") and len(calls) == 1
+    big = _request([{"role": "user", "content": "x" * 20_000}, {"role": "assistant", "content": "yo"},
+                    {"role": "user", "content": "thanks"}])  # fmt: skip
+    assert (await sessions.find_async(big, TENANT.name, {}))[1] is None and len(calls) == 2

@@ -28,8 +28,10 @@ from frontier.redis_guard import FailOpen
 from frontier.routing.router import CHARS_PER_PROMPT_TOKEN
 from frontier.routing.types import POOLS, Pool, SessionState
 from frontier.schemas import ChatCompletionRequest
+from frontier.security.limits import prompt_bytes
 
 SESSION_HEADER = "x-session-id"
+INLINE_IDENTIFY_BYTES = 16_384  # a history this small is hashed on the event loop in well under a millisecond
 
 
 @dataclass(frozen=True)
@@ -115,15 +117,17 @@ class Sessions:
         """The request's conversation and the turn it follows (None: a first turn, unknown or expired, or Redis
         unavailable)."""
         conversation = identify(request, key_name, headers, self.keys, self.config.hash_history)
+        return conversation, self.lookup(conversation)
+
+    def lookup(self, conversation: Conversation | None) -> Turn | None:
+        """The turn ``conversation`` follows, from Redis (None: a first turn, unknown or expired, Redis unavailable)."""
         if conversation is None or conversation.follows is None:
-            return conversation, None
+            return None
         raw = self.guard.call(None, self.client.get, conversation.follows)
         if raw is None:
-            return conversation, None
+            return None
         pool, _, cid = raw.decode().partition(" ")
-        if pool not in POOLS:
-            return conversation, None
-        return conversation, Turn(Pool(pool), cid or None)
+        return Turn(Pool(pool), cid or None) if pool in POOLS else None
 
     def remember(self, conversation: Conversation, pool: Pool, completion_id: str | None) -> None:
         """Record the pool that answered this turn (and its completion id), for ``ttl_s``."""
@@ -132,5 +136,11 @@ class Sessions:
     async def find_async(
         self, request: ChatCompletionRequest, key_name: str, headers: Mapping[str, str] | None
     ) -> tuple[Conversation | None, Turn | None]:
-        """``find`` off the event loop (hashing a long history and a Redis round trip)."""
-        return await asyncio.to_thread(self.find, request, key_name, headers)
+        """``find`` without blocking the event loop: a long history is hashed in a worker thread, and only a
+        turn that can follow one asks Redis (in a thread); a small first turn costs no hop at all."""
+        if prompt_bytes(request) > INLINE_IDENTIFY_BYTES:
+            return await asyncio.to_thread(self.find, request, key_name, headers)
+        conversation = identify(request, key_name, headers, self.keys, self.config.hash_history)
+        if conversation is None or conversation.follows is None:
+            return conversation, None
+        return conversation, await asyncio.to_thread(self.lookup, conversation)
