@@ -14,7 +14,7 @@ from tests.support.budget import redis_server  # noqa: F401 - fixture
 
 
 @pytest.mark.parametrize("moved", [False, True])
-async def test_a_moved_decision_is_logged_without_the_routers_propensity(redis_server, moved):  # noqa: F811
+def test_a_moved_decision_is_logged_without_the_routers_propensity(redis_server, moved):  # noqa: F811
     config = load_config()
     router = build_router(config)
     url = redis_server.url
@@ -24,7 +24,7 @@ async def test_a_moved_decision_is_logged_without_the_routers_propensity(redis_s
     if moved:
         other = "reasoning" if served.pool == "light" else "light"
         served = served.model_copy(update={"pool": other, "reason": "overflow"})
-    cid = await online.record(routed.context, served, None)
+    cid = online.record(routed.context, served, None)
     logged = online.service.log.get(cid)
     assert logged["pool"] == served.pool
     assert logged["prop"] == (0.0 if moved else routed.context.propensity)

@@ -1,4 +1,4 @@
-"""A follow-up turn is scored on its own messages (plus the system prompt), not on the history it resends."""
+"""A follow-up turn is scored on its own messages, not on the history (or system prompt) it resends."""
 
 from frontier.config import load_config
 from frontier.routing.features import extract_features, turn_messages
@@ -15,10 +15,10 @@ def conversation(turns):
     return messages
 
 
-def test_turn_messages_keep_the_system_prompt_and_what_follows_the_last_answer():
+def test_turn_messages_are_what_follows_the_last_answer():
     messages = conversation(["first", "second"]) + [
         {"role": "user", "content": "third"}, {"role": "tool", "content": "result", "tool_call_id": "t"}]  # fmt: skip
-    assert turn_messages(messages) == [messages[0], *messages[-2:]]
+    assert turn_messages(messages) == messages[-2:]
     first = [{"role": "user", "content": "only"}]
     assert turn_messages(first) == first
 

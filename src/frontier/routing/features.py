@@ -86,12 +86,12 @@ def extract_features(messages: list[dict[str, Any]], tools: list[Any] | None = N
 
 
 def turn_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A follow-up turn's own messages: the system messages and what came after the last assistant message.
+    """A follow-up turn's own messages: what came after the last assistant message.
 
-    A conversation's pool already holds its history; what a move would buy depends on the new turn. Scoring the
-    whole history would make every long conversation look hard and drift towards reasoning."""
+    A conversation's pool already holds its history and its system prompt; what a move would buy depends on the
+    new turn. Scoring the whole history would make every long conversation look hard and drift to reasoning."""
     last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
-    return [m for m in messages[: last + 1] if m.get("role") in ("system", "developer")] + messages[last + 1 :]
+    return messages[last + 1 :]
 
 
 def features_from_prompt(prompt: str) -> RequestFeatures:
