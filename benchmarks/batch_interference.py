@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -30,23 +29,8 @@ from typing import Any
 
 import httpx
 
-
 from frontier.cli.loadtest import run_loadtest
-from frontier.loadtest_workload import build_request
-
-TERMINAL = ("completed", "failed", "expired", "cancelled")
-
-
-def bodies(n: int, seed: int) -> list[dict[str, Any]]:
-    """``n`` non-streaming chat bodies of the load-test mix."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        _, body = build_request(rng)
-        body.pop("stream", None)
-        body.pop("stream_options", None)
-        out.append(body)
-    return out
+from frontier.testing.batch_client import TERMINAL, chat_bodies as bodies
 
 
 def interactive(url: str, key: str | None, users: int, duration_s: int, out_dir: Path) -> dict[str, Any]:

@@ -204,15 +204,18 @@ class RouterService:
         if self.online is not None and retry_of and decision.pool == "reasoning" and decision.reason in ("explicit", "effort"):
             if self.access is None or await self.access.admit_implicit_feedback(key):
                 await self.online.implicit_retry(retry_of, key)
-        if (self.online is None or context is None) and (conversation is None or self.sessions is None):
+        logged = context if self.online is not None else None
+        remembered = conversation if self.sessions is not None else None
+        if logged is None and remembered is None:
             return None
-        return await asyncio.to_thread(self._record, decision, context, key, conversation)
+        return await asyncio.to_thread(self._record, decision, logged, key, remembered)
 
     def _record(
         self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, conversation: Conversation | None
     ) -> str | None:
-        completion_id = self.online.record(context, decision, key) if self.online is not None and context is not None else None
-        if conversation is not None and self.sessions is not None:
+        """Blocking: the decision log entry (``context``) and the conversation's pool, whichever are given."""
+        completion_id = self.online.record(context, decision, key) if context is not None else None
+        if conversation is not None:
             self.sessions.remember(conversation, decision.pool, completion_id)
         return completion_id
 

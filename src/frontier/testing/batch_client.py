@@ -13,16 +13,25 @@ from frontier.loadtest_workload import build_request
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
-def batch_lines(n: int, seed: int = 0, max_tokens: int = 8) -> str:
-    """A JSONL batch input of ``n`` routed chat requests (``model: frontier``) of the load-test mix."""
+def chat_bodies(n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` non-streaming chat bodies of the load-test mix."""
     rng = random.Random(seed)
-    lines = []
-    for i in range(n):
+    out = []
+    for _ in range(n):
         _, body = build_request(rng)
         body.pop("stream", None)
         body.pop("stream_options", None)
-        body.update(model="frontier", max_tokens=max_tokens)
-        lines.append(json.dumps({"custom_id": f"req-{i}", "method": "POST", "url": "/v1/chat/completions", "body": body}))
+        out.append(body)
+    return out
+
+
+def batch_lines(n: int, seed: int = 0, max_tokens: int = 8) -> str:
+    """A JSONL batch input of ``n`` routed chat requests (``model: frontier``) of the load-test mix."""
+    lines = [
+        json.dumps({"custom_id": f"req-{i}", "method": "POST", "url": "/v1/chat/completions",
+                    "body": {**body, "model": "frontier", "max_tokens": max_tokens}})  # fmt: skip
+        for i, body in enumerate(chat_bodies(n, seed))
+    ]
     return "\n".join(lines) + "\n"
 
 
