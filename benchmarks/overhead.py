@@ -5,6 +5,8 @@ Each peer serves the demo light model with the light pool's engine arguments, on
   bare       a bare vLLM OpenAI server (`python -m vllm.entrypoints.openai.api_server`);
   serve_llm  Ray Serve LLM's own OpenAI app (`build_openai_app`) on the light pool's LLMConfig;
   litellm    LiteLLM's proxy (its own venv, created on demand) in front of a bare vLLM server;
+  forward    Frontier's Serve stack (both pools) behind an ingress that forwards to light without deciding
+             (`frontier.testing.forwarder`): the baseline for what Frontier's decision, logging and limits cost;
   frontier   Frontier's stack (both pools, Redis), `model: frontier` routed to light, decisions logged.
 Per peer: idle CPU over --idle-s, then at each concurrency N non-streamed requests of --max-tokens tokens
 (ignore_eos): p50/p99 latency, throughput, and CPU per request from /proc split into engine (vLLM engine
@@ -38,7 +40,7 @@ from frontier.serving.pools import engine_model_id, llm_config_dict, resolve_poo
 from frontier.testing.procstat import Proc, StackMeter, cpu_used, end_processes
 
 ROOT = Path(__file__).resolve().parent.parent
-PEERS = ("bare", "serve_llm", "litellm", "frontier")
+PEERS = ("bare", "serve_llm", "litellm", "forward", "frontier")
 LITELLM_SPEC = "litellm[proxy]==1.108.0"  # the newest whose [proxy] extra installs from PyPI here
 PROMPTS = ["hi there, how are you today?", "write a short poem about the sea", "what is the capital of France?",
            "list three colours"]
@@ -250,7 +252,7 @@ def _child_driver(peer: str, logs: Path, timeout_s: float = 900) -> tuple[subpro
 
 @contextmanager
 def running_peer(peer: str, logs: Path, litellm_venv: Path):
-    if peer in ("serve_llm", "frontier"):
+    if peer in CHILD_APPS:
         child, info = _child_driver(peer, logs)
         stack = Stack(info["url"], info["model"], [child], info["markers"], info.get("expect_pool"))
     else:
@@ -303,7 +305,7 @@ def child_main(peer: str, handshake: Path) -> None:
 
     setproctitle.setproctitle(f"overhead::{peer}-driver")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    with (serve_llm_app() if peer == "serve_llm" else frontier_app()) as info:
+    with CHILD_APPS[peer]() as info:
         import ray._private.worker as ray_worker
 
         info["markers"] = [ray_worker._global_node.get_session_dir_path()]
@@ -344,6 +346,36 @@ def frontier_app():
     data["feedback"]["explore_cap"] = 0.0
     with running_stack(type(config).model_validate(data)) as base:
         yield {"url": base, "model": "frontier", "expect_pool": "light"}
+
+
+@contextmanager
+def forward_app():
+    """The forwarder on Frontier's Serve stack, started as ``frontier serve`` starts it (throughput-optimized
+    Serve, direct ingress on the server port), with the same pools."""
+    import ray
+    from ray import serve
+
+    from frontier.cli.serve import local_serve_env, uses_direct_ingress
+    from frontier.serving.pools import build_pool_deployment
+    from frontier.testing.forwarder import MODEL, Forwarder
+    from frontier.testing.stack import test_config
+
+    config = test_config()
+    os.environ.update(local_serve_env(config))
+    ray.init(num_cpus=config.server.ray_num_cpus or max(8, os.cpu_count() or 1), include_dashboard=False)
+    try:
+        port = config.server.port
+        proxy_port = free_port() if uses_direct_ingress(config) else port
+        serve.start(http_options={"host": "127.0.0.1", "port": proxy_port}, logging_config={"enable_access_log": False})
+        pools = [build_pool_deployment(name, config.pools.get(name)) for name in ("light", "reasoning")]
+        serve.run(Forwarder.bind(*pools), name="frontier", route_prefix="/", blocking=False)
+        yield {"url": f"http://127.0.0.1:{port}", "model": MODEL}
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+CHILD_APPS = {"serve_llm": serve_llm_app, "forward": forward_app, "frontier": frontier_app}
 
 
 def ratios(peers: dict, levels: list[int]) -> dict:
@@ -413,7 +445,7 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=30.0)
     parser.add_argument("--ttft-requests", type=int, default=16)
     parser.add_argument("--litellm-venv", type=Path, default=ROOT / ".venv-litellm")
-    parser.add_argument("--child", choices=("serve_llm", "frontier"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=sorted(CHILD_APPS), help=argparse.SUPPRESS)
     parser.add_argument("--handshake", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

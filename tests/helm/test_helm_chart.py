@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from frontier.cli.serve import CONTROL_LOOP_INTERVAL_S
 from frontier.config import ApiKeyEntry, FrontierConfig, PoolConfig
 from frontier.serving.app import serve_config
 from tests.helm.conftest import CHART, CI_VALUES, REPO, run_helm
@@ -280,6 +281,8 @@ def test_throughput_optimized_serve_keeps_clients_on_the_proxy(render, optimized
             assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1", label
             # The Kubernetes Service points at the Serve proxy: replicas must not take HTTP themselves.
             assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "0", label
+            # The same controller loop as `frontier serve`'s Ray (frontier.cli.serve.local_serve_env).
+            assert env["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == CONTROL_LOOP_INTERVAL_S, label
         else:
             assert "RAY_SERVE_THROUGHPUT_OPTIMIZED" not in env and "RAY_SERVE_ENABLE_DIRECT_INGRESS" not in env, label
 

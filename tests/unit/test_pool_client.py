@@ -1,22 +1,129 @@
-"""The pool client turns vLLM's own request checks into a client's 400, never a 500."""
+"""The pool's JSON calls: vLLM's own request checks are a client's 400 naming the parameter (never a 500), the
+response comes back whole, and the router's client turns bytes and error bodies into answers and errors."""
 
+import asyncio
+
+import orjson
 import pytest
 
 from frontier.errors import FrontierError
-from frontier.serving.pool_client import ServeLLMPoolClient
+from frontier.serving.pool_client import PoolUnavailable, ServeLLMPoolClient
+from frontier.serving.pool_server import PoolServer
+
+REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+
+
+class _Response:
+    def __init__(self, body):
+        self.body = body
+
+    def model_dump_json(self):
+        return orjson.dumps(self.body).decode()
+
+
+class _Serving:
+    """vLLM's OpenAIServingChat, reduced to what the pool calls."""
+
+    def __init__(self, raises=None):
+        self.requests = []
+        self.raises = raises
+
+    async def create_chat_completion(self, request, raw_request=None):
+        if self.raises is not None:
+            raise self.raises
+        self.requests.append(request)
+        return _Response({"id": "chatcmpl-1", "choices": [], "usage": {"total_tokens": 3}})
+
+    def create_error_response(self, exc):
+        class Error:
+            def model_dump(self):
+                return {"error": {"message": str(exc), "type": "BadRequestError", "code": 400}}
+
+        return Error()
+
+
+def _server(serving):
+    """PoolServer's JSON wrappers on a stand-in without an engine to start (LLMServer's constructor starts one)."""
+
+    class Server:
+        _engine_request = PoolServer._engine_request
+        chat_json = PoolServer.chat_json
+        chat_stream_json = PoolServer.chat_stream_json
+        engine = type("Engine", (), {"_oai_serving_chat": serving})()
+
+        async def _maybe_add_request_id_to_request(self, request):
+            return None
+
+    return Server()
+
+
+def test_the_pool_validates_the_json_request_with_vllms_model_and_answers_json_bytes():
+    serving = _Serving()
+    answer = asyncio.run(_server(serving).chat_json(orjson.dumps(REQUEST)))
+    assert orjson.loads(answer)["usage"] == {"total_tokens": 3}
+    [request] = serving.requests
+    assert type(request).__name__ == "ChatCompletionRequest" and request.max_tokens == 4
+
+
+def test_an_engine_request_check_failing_is_a_400_naming_the_parameter():
+    serving = _Serving()
+    # vLLM refuses an empty tool list (Frontier's own schema does too; this is the second line of defence).
+    answer = asyncio.run(_server(serving).chat_json(orjson.dumps({**REQUEST, "tools": []})))
+    assert answer["error"]["code"] == 400 and answer["error"]["param"] == "tools"
+    assert serving.requests == []  # refused before the engine
+
+
+def test_a_pydantic_type_error_is_a_400_too_and_streams_say_it_first():
+    body = orjson.dumps({**REQUEST, "max_tokens": "many", "stream": True})
+
+    async def first():
+        return await anext(_server(_Serving()).chat_stream_json(body))
+
+    error = asyncio.run(first())["error"]
+    assert error["code"] == 400 and error["param"] == "max_tokens"
+
+
+def test_an_engine_value_error_is_mapped_by_vllm_and_anything_else_propagates():
+    answer = asyncio.run(_server(_Serving(raises=ValueError("prompt too long"))).chat_json(orjson.dumps(REQUEST)))
+    assert answer["error"] == {"message": "prompt too long", "type": "BadRequestError", "code": 400}
+    with pytest.raises(RuntimeError):
+        asyncio.run(_server(_Serving(raises=RuntimeError("engine died"))).chat_json(orjson.dumps(REQUEST)))
+
+
+class _Method:
+    def __init__(self, result):
+        self.result = result
+        self.bodies = []
+
+    def remote(self, body):
+        self.bodies.append(body)
+
+        async def answer():
+            return self.result
+
+        return answer()
 
 
 class _Handle:
+    def __init__(self, result):
+        self.chat_json = _Method(result)
+
     def options(self, **_):
         return self
 
 
-async def test_an_engine_request_check_failing_is_a_400_naming_the_parameter():
-    from vllm.exceptions import VLLMValidationError
+async def test_the_client_sends_json_bytes_and_reads_the_answer():
+    handle = _Handle(b'{"id": "chatcmpl-1", "choices": []}')
+    result = await ServeLLMPoolClient("light", handle).chat(REQUEST)
+    assert result.response == {"id": "chatcmpl-1", "choices": []}
+    assert orjson.loads(handle.chat_json.bodies[0]) == REQUEST
 
-    client = ServeLLMPoolClient("light", _Handle())
+
+async def test_the_client_raises_a_client_error_as_is_and_an_engine_error_as_unavailable():
+    refused = _Handle({"error": {"message": "tools: bad", "type": "BadRequestError", "param": "tools", "code": 400}})
     with pytest.raises(FrontierError) as info:
-        # vLLM refuses an empty tool list (Frontier's own schema does too; this is the second line of defence).
-        await client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": []})
+        await ServeLLMPoolClient("light", refused).chat(REQUEST)
     assert info.value.status_code == 400 and info.value.param == "tools"
-    assert isinstance(info.value.__context__, VLLMValidationError)
+    broken = _Handle({"error": {"message": "engine dead", "type": "InternalServerError", "code": 500}})
+    with pytest.raises(PoolUnavailable):
+        await ServeLLMPoolClient("light", broken).chat(REQUEST)

@@ -1,4 +1,4 @@
-"""``frontier serve`` pieces that need no Ray: direct-ingress environment, port checks, the one-call pool path."""
+"""``frontier serve`` pieces that need no Ray: direct-ingress environment, port checks."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def test_one_router_replica_listens_on_the_server_port_itself():
     env = local_serve_env(config)
     assert uses_direct_ingress(config)
     assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1" and env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    assert float(env["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"]) == 0.5  # Ray's 0.1 s loop was most of the idle CPU
     # Ray's allocator hands out range(min, max): exactly port 8123.
     assert (env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"], env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"]) == (
         "8123", "8124")
@@ -75,35 +76,3 @@ def test_stack_environment_is_restored_after_stop(monkeypatch):
     stack._restore_env()
     assert os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "0"
     assert "RAY_SERVE_ENABLE_DIRECT_INGRESS" not in os.environ
-
-
-class _Stream:
-    def __init__(self, items):
-        self.items = list(items)
-        self.closed = False
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        if not self.items:
-            raise StopAsyncIteration
-        return self.items.pop(0)
-
-    async def aclose(self):
-        self.closed = True
-
-
-def test_pool_server_chat_once_returns_the_single_response_and_closes_the_stream():
-    from frontier.serving.pool_server import PoolServer
-
-    stream = _Stream([{"id": "chatcmpl-1", "choices": []}])
-
-    class Server:  # stands in for the engine-holding replica: only the one-call wrapper is under test
-        async def chat(self, request):
-            assert request == {"stream": False}
-            return stream
-
-    answer = asyncio.run(PoolServer.chat_once(Server(), {"stream": False}))
-    assert answer == {"id": "chatcmpl-1", "choices": []}
-    assert stream.closed

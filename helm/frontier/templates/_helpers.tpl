@@ -187,6 +187,8 @@ app.kubernetes.io/component: redis
   value: "1"
 - name: RAY_SERVE_ENABLE_DIRECT_INGRESS
   value: "0"
+- name: RAY_SERVE_CONTROL_LOOP_INTERVAL_S
+  value: "0.5"
 {{- end }}
 {{- with .Values.ray.env }}
 {{ toYaml . }}

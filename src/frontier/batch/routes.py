@@ -9,14 +9,14 @@ from fastapi import Request
 from frontier.batch.service import BatchService
 from frontier.errors import FrontierError
 from frontier.schemas import ErrorResponse
-from frontier.serving.http.state import router_state
+from frontier.serving.http.state import state_of
 
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 503)}
 
 
-def batch_service(request: Request) -> BatchService:
+async def batch_service(request: Request) -> BatchService:
     """The batch service of the app serving this request (a route dependency); 404 when batches are off."""
-    service = router_state(request).batch
+    service = state_of(request).batch
     if service is None:
         raise FrontierError(404, "the batch API is disabled on this server (batch.enabled, and it needs Redis)",
                             code="batch_disabled")  # fmt: skip

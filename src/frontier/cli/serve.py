@@ -56,6 +56,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 # Longer than Linux's TIME_WAIT (60 s), which Ray's replica socket (no SO_REUSEADDR) cannot bind through.
+CONTROL_LOOP_INTERVAL_S = "0.5"
 PORT_QUARANTINE_S = 65
 
 
@@ -70,7 +71,13 @@ def local_serve_env(config: FrontierConfig) -> dict[str, str]:
     """Environment of a Ray this process starts: Ray Serve's throughput-optimized mode, with direct ingress
     on ``server.port`` when ``uses_direct_ingress``. Ray Serve reads it when its controller and replicas start.
     """
-    env = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}
+    env = {
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
+        # The Serve controller reconciles every 0.1 s by default: most of an idle stack's CPU. Scaling and
+        # replacing replicas take seconds anyway, so a half-second loop costs them little.
+        "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": CONTROL_LOOP_INTERVAL_S,
+    }
     if uses_direct_ingress(config):
         port = config.server.port
         env.update({

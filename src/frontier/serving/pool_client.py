@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
+from frontier import jsonbytes
 from frontier.errors import FrontierError
 
 
@@ -70,13 +73,10 @@ def error_from_engine(error: Any) -> FrontierError:
 
 
 class ServeLLMPoolClient:
-    """A pool behind a ``DeploymentHandle`` to a Ray Serve LLM ``LLMServer``."""
+    """A pool behind a ``DeploymentHandle`` to a ``PoolServer`` (Ray Serve LLM's ``LLMServer``): the request goes
+    as JSON bytes and the pool validates it with vLLM's model, once."""
 
     def __init__(self, pool: str, handle: Any) -> None:
-        # Imported here, in the replica's constructor, so that the first request does not pay for it.
-        from ray.serve.llm.openai_api_models import ChatCompletionRequest
-
-        self._request_model = ChatCompletionRequest
         self._pool = pool
         self._handle = handle
         self._stream_handle = handle.options(stream=True)
@@ -85,25 +85,12 @@ class ServeLLMPoolClient:
         await self._handle.check_health.remote()
 
     async def chat(self, request: dict[str, Any]) -> PoolResult:
-        from pydantic import ValidationError
-
-        try:
-            engine_request = self._request_model.model_validate(request)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            param = ".".join(str(p) for p in first.get("loc", ())) or None
-            raise FrontierError(400, f"{param}: {first.get('msg')}", param=param, code="invalid_value") from None
-        except Exception as exc:
-            # vLLM's own request checks (VLLMValidationError and the other VLLMClientErrors) judge the client.
-            if "VLLMClientError" not in {cls.__name__ for cls in type(exc).__mro__}:
-                raise
-            raise FrontierError(400, str(exc)[:1000], param=getattr(exc, "parameter", None), code="invalid_value") from None
-
         from ray.serve.exceptions import BackPressureError
 
-        if not engine_request.stream:
-            return PoolResult(response=await self._chat_once(engine_request))
-        generator = self._stream_handle.chat.remote(engine_request)
+        body = jsonbytes.dumps(request)
+        if not request.get("stream"):
+            return PoolResult(response=await self._chat_once(body))
+        generator = self._stream_handle.chat_stream_json.remote(body)
         try:
             first = await generator.__anext__()
         except StopAsyncIteration:
@@ -123,18 +110,18 @@ class ServeLLMPoolClient:
             return PoolResult(response=self._complete_response(head))
         return PoolResult(chunks=_EngineStream(items, generator))
 
-    async def _chat_once(self, engine_request: Any) -> dict[str, Any]:
+    async def _chat_once(self, body: bytes) -> dict[str, Any]:
         from ray.serve.exceptions import BackPressureError
 
         try:
-            result = await self._handle.chat_once.remote(engine_request)
+            result = await self._handle.chat_json.remote(body)
         except BackPressureError:
             raise PoolSaturated(self._pool) from None
         except Exception as exc:  # replica death, no replica, engine crash: all retryable
             raise PoolUnavailable(self._pool, type(exc).__name__) from exc
         if result is None:
             raise PoolUnavailable(self._pool, "empty response")
-        return self._complete_response(result)
+        return self._complete_response(orjson.loads(result) if isinstance(result, bytes) else result)
 
     def _complete_response(self, item: Any) -> dict[str, Any]:
         """A whole (non-streamed) engine answer as a dict; an engine error raised as a FrontierError."""

@@ -35,9 +35,14 @@ class RouterState:
         return self.service.observer.metrics
 
 
-def router_state(request: Request) -> RouterState:
-    """The state of the app serving ``request`` (a route dependency)."""
+def state_of(request: Request) -> RouterState:
+    """The state of the app serving ``request``."""
     return request.app.state.frontier
+
+
+async def router_state(request: Request) -> RouterState:
+    """``state_of`` as a route dependency: async, since FastAPI runs a plain function in a worker thread."""
+    return state_of(request)
 
 
 def caller(request: Request) -> KeyInfo | None:
