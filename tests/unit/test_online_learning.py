@@ -155,6 +155,31 @@ def test_the_controller_thresholds_the_current_models_scores_of_the_window(redis
     assert stale.step().threshold == pytest.approx(0.2)
 
 
+def test_the_controller_decodes_each_window_entry_once_while_it_stays(redis_client, monkeypatch):  # noqa: F811
+    from frontier.feedback import controller as controller_module
+
+    config = FeedbackConfig()
+    keys = Keys("test-online-decode-once")
+    service = FeedbackService(redis_client, config, keys)
+    rng = np.random.default_rng(7)
+    for phi in _phi(rng, 50):
+        service.log.record(new_completion_id(), _context(phi, 0.2))
+    decoded = []
+    original = controller_module.decode_request
+    monkeypatch.setattr(controller_module, "decode_request", lambda token: decoded.append(token) or original(token))
+    windows = []
+    controller = CostController(redis_client, keys, config.controller, 0.3,
+                                rescore=(DIM, lambda phi, offsets: windows.append(phi.copy()) or phi[:, 1]))
+    controller.step()
+    controller.step()
+    assert len(decoded) == 50  # the second step reused every entry
+    np.testing.assert_array_equal(windows[0], windows[1])
+    for phi in _phi(rng, 5):
+        service.log.record(new_completion_id(), _context(phi, 0.2))
+    controller.step()
+    assert len(decoded) == 55 and windows[-1].shape == (55, DIM)  # only the new entries were decoded
+
+
 def test_feedback_carries_its_key_to_the_quota_through_redis(redis_client):  # noqa: F811
     config = FeedbackConfig(key_quota_events=3)
     keys = Keys("test-online-quota")

@@ -8,7 +8,7 @@ import pytest
 
 from frontier.errors import FrontierError
 from frontier.serving.pool_client import PoolUnavailable, ServeLLMPoolClient
-from frontier.serving.pool_server import PoolServer
+from frontier.serving.pool_server import PoolServer, carries_output
 
 REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
 
@@ -54,7 +54,27 @@ def _server(serving):
         async def _maybe_add_request_id_to_request(self, request):
             return None
 
+        async def _run_request(self, request, engine_method, batch_output_stream):
+            assert (engine_method, batch_output_stream) == ("chat", False)
+            return _tokens(request)
+
+        def _batch_output_stream(self, generator):
+            from ray.llm._internal.serve.utils.batcher import Batcher
+
+            return Batcher(generator, interval_ms=30).stream()
+
     return Server()
+
+
+def _sse(delta):
+    return "data: " + orjson.dumps({"choices": [{"index": 0, "delta": delta}]}).decode() + "\n\n"
+
+
+async def _tokens(request):
+    yield _sse({"role": "assistant", "content": ""})
+    for i in range(request.max_tokens):
+        yield _sse({"content": str(i)})
+        await asyncio.sleep(0.002)
 
 
 def test_the_pool_validates_the_json_request_with_vllms_model_and_answers_json_bytes():
@@ -127,3 +147,19 @@ async def test_the_client_raises_a_client_error_as_is_and_an_engine_error_as_una
     broken = _Handle({"error": {"message": "engine dead", "type": "InternalServerError", "code": 500}})
     with pytest.raises(PoolUnavailable):
         await ServeLLMPoolClient("light", broken).chat(REQUEST)
+
+
+async def test_a_stream_sends_its_first_text_at_once_and_batches_the_rest():
+    stream = _server(_Serving()).chat_stream_json(orjson.dumps({**REQUEST, "max_tokens": 6, "stream": True}))
+    batches = [batch async for batch in stream]
+    # The role chunk and the first text each alone: neither held for the batching interval.
+    assert batches[:2] == [[_sse({"role": "assistant", "content": ""})], [_sse({"content": "0"})]]
+    assert [item for batch in batches for item in batch][2:] == [_sse({"content": str(i)}) for i in range(1, 6)]
+    assert len(batches) < 7  # the rest came batched
+
+
+def test_what_counts_as_output():
+    assert not carries_output(_sse({"role": "assistant", "content": ""}))
+    assert carries_output(_sse({"reasoning_content": "hm"})) and carries_output(_sse({"tool_calls": [{"index": 0}]}))
+    assert carries_output('data: {"choices": [], "usage": {"total_tokens": 3}}\n\n')  # the end
+    assert carries_output({"error": {"code": 500}})

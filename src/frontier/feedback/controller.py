@@ -81,17 +81,23 @@ def parse_window(raw: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(scores, dtype=np.float64), np.array(flags, dtype=bool)
 
 
-def window_requests(raw: list[bytes], dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+def entry_request(item: bytes) -> tuple[np.ndarray, dict[str, float]] | None:
+    """Online features and offline logits of one window entry; None for an entry without them."""
+    parts = item.split(b" ")
+    return decode_request(parts[2]) if len(parts) >= 3 else None
+
+
+def window_requests(
+    raw: list[bytes], dim: int, decode: Callable[[bytes], Any] = entry_request
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Online features (n, dim) and offline logits (n, 2) of the window's requests; None unless every entry
     carries them over a ``dim``-feature map."""
     rows = []
     for item in raw:
-        parts = item.split(b" ")
-        if len(parts) < 3:
+        row = decode(item)
+        if row is None or len(row[0]) != dim:
             return None
-        rows.append(decode_request(parts[2]))
-        if len(rows[-1][0]) != dim:
-            return None
+        rows.append(row)
     if not rows:
         return None
     return np.stack([phi for phi, _ in rows]), np.array([[o[p] for p in POOLS] for _, o in rows])
@@ -135,6 +141,7 @@ class CostController:
         self.lease_s = max(3 * config.interval_s, 2.0)
         self.leader = False
         self._lease = client.register_script(_LEASE_LUA)
+        self._decoded: dict[bytes, Any] = {}  # the window's entries, each decoded once while it stays in it
 
     def state(self) -> ControllerState:
         raw = self.client.hgetall(self.keys.ctl)
@@ -151,7 +158,8 @@ class CostController:
                     current = self.state()
                     raw = self.client.lrange(self.keys.ctl_recent, 0, self.config.window - 1)
                     scores, flags = parse_window(raw)
-                    requests = window_requests(raw, self.rescore[0]) if self.rescore is not None else None
+                    requests = window_requests(raw, self.rescore[0], self._decode) if self.rescore is not None else None
+                    self._decoded = {item: self._decoded[item] for item in raw if item in self._decoded}
                     if requests is not None:
                         scores = self.rescore[1](*requests)
                     new = control_step(
@@ -176,6 +184,11 @@ class CostController:
                     return new
                 except redis.WatchError:
                     continue
+
+    def _decode(self, item: bytes) -> Any:
+        if (row := self._decoded.get(item)) is None:
+            row = self._decoded[item] = entry_request(item)
+        return row
 
     def lead(self) -> bool:
         """Take or renew the leader lease; whether this replica leads now."""

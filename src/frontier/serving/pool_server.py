@@ -12,6 +12,8 @@ from typing import Any
 
 from ray.serve.llm.deployment import LLMServer
 
+from frontier.serving.pool_client import parse_sse
+
 
 def engine_request_error(exc: BaseException) -> dict[str, Any] | None:
     """The OpenAI error body for a request vLLM refuses (its model or its own checks), or None if ``exc`` is
@@ -62,7 +64,12 @@ class PoolServer(LLMServer):
         return response.model_dump_json().encode()
 
     async def chat_stream_json(self, body: bytes) -> AsyncGenerator[Any, None]:
-        """A streaming chat request (JSON): ``LLMServer.chat``'s batches of SSE lines, or one error dict."""
+        """A streaming chat request (JSON): batches of SSE lines, or one error dict.
+
+        ``LLMServer.chat`` holds every batch for the batching interval (50 ms by default), the first token's
+        included: that interval was most of the time to first token. Here each output leaves at once until the
+        first one that carries generated text; the rest are batched as before, which keeps a long stream's
+        per-item cost low."""
         try:
             request = self._engine_request(body)
         except Exception as exc:
@@ -70,9 +77,39 @@ class PoolServer(LLMServer):
                 raise
             yield error
             return
-        stream = await self.chat(request)
+        engine_stream = await self._run_request(request, engine_method="chat", batch_output_stream=False)
+        batches = None
         try:
-            async for item in stream:
-                yield item
+            async for item in engine_stream:
+                yield [item]
+                if carries_output(item):
+                    break
+            else:
+                return
+            batches = self._batch_output_stream(engine_stream)
+            async for batch in batches:
+                yield batch
         finally:
-            await stream.aclose()
+            if batches is not None:
+                await batches.aclose()  # cancels its reading of the engine stream, which ends that stream
+            else:
+                await engine_stream.aclose()
+
+
+def carries_output(item: Any) -> bool:
+    """Whether a stream item carries generated output, or ends the stream (an error, a usage-only chunk); the
+    opening chunk (the assistant's role, no text) does not."""
+    if not isinstance(item, str):
+        return True
+    for chunk in parse_sse(item):
+        choices = chunk.get("choices") or []
+        if not choices:
+            return True
+        for choice in choices:
+            delta = choice.get("delta") or {}
+            if choice.get("finish_reason") or any(delta.get(k) for k in OUTPUT_FIELDS):
+                return True
+    return False
+
+
+OUTPUT_FIELDS = ("content", "reasoning_content", "reasoning", "tool_calls")

@@ -6,8 +6,6 @@ tracing. ``benchmarks/overhead.py --peers forward,frontier`` puts the two side b
 what deciding, logging and limits cost.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 import orjson
