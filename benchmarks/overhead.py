@@ -7,7 +7,9 @@ Each peer serves the demo light model with the light pool's engine arguments, on
   litellm    LiteLLM's proxy (its own venv, created on demand) in front of a bare vLLM server;
   forward    Frontier's Serve stack (both pools) behind an ingress that forwards to light without deciding
              (`frontier.testing.forwarder`): the baseline for what Frontier's decision, logging and limits cost;
-  frontier   Frontier's stack (both pools, Redis), `model: frontier` routed to light, decisions logged.
+  frontier   Frontier's stack (both pools, Redis), `model: frontier` routed to light, decisions logged;
+  frontier_proxy, frontier_haproxy (only when named in --peers): the same with a router that may scale to
+             two replicas, so clients enter through Ray Serve's proxy (as on a cluster), or its HAProxy mode.
 Per peer: idle CPU over --idle-s, then at each concurrency N non-streamed requests of --max-tokens tokens
 (ignore_eos): p50/p99 latency, throughput, and CPU per request from /proc split into engine (vLLM engine
 core and workers) and framework (every other process of the stack; the load generator is not counted);
@@ -29,6 +31,7 @@ import tempfile
 import time
 import traceback
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +44,7 @@ from frontier.testing.procstat import Proc, StackMeter, cpu_used, end_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ("bare", "serve_llm", "litellm", "forward", "frontier")
+CLUSTER_PEERS = ("frontier_proxy", "frontier_haproxy")  # only when named: Frontier's ingress as on a cluster
 LITELLM_SPEC = "litellm[proxy]==1.108.0"  # the newest whose [proxy] extra installs from PyPI here
 PROMPTS = ["hi there, how are you today?", "write a short poem about the sea", "what is the capital of France?",
            "list three colours"]
@@ -337,13 +341,20 @@ def serve_llm_app():
 
 
 @contextmanager
-def frontier_app():
+def frontier_app(ingress: str = "direct"):
+    """``ingress``: direct (one router replica answers HTTP itself, as ``frontier serve`` runs), proxy (the router
+    may scale, so clients enter through Serve's proxy, as on a cluster) or haproxy (the same behind Ray Serve's
+    HAProxy mode, ``RAY_SERVE_ENABLE_HA_PROXY=1``)."""
     from frontier.testing.stack import running_stack, test_config
 
     # reasoning_share 0 and no exploration: every routed request goes to light after the full decision.
     config = test_config(reasoning_share=0.0)
     data = config.model_dump()
     data["feedback"]["explore_cap"] = 0.0
+    if ingress != "direct":
+        data["router"]["autoscaling"].update(min_replicas=1, max_replicas=2)
+    if ingress == "haproxy":
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
     with running_stack(type(config).model_validate(data)) as base:
         yield {"url": base, "model": "frontier", "expect_pool": "light"}
 
@@ -368,14 +379,16 @@ def forward_app():
         proxy_port = free_port() if uses_direct_ingress(config) else port
         serve.start(http_options={"host": "127.0.0.1", "port": proxy_port}, logging_config={"enable_access_log": False})
         pools = [build_pool_deployment(name, config.pools.get(name)) for name in ("light", "reasoning")]
-        serve.run(Forwarder.bind(*pools), name="frontier", route_prefix="/", blocking=False)
+        forwarder = Forwarder.options(max_ongoing_requests=config.router.max_ongoing_requests)  # as the router
+        serve.run(forwarder.bind(*pools), name="frontier", route_prefix="/", blocking=False)
         yield {"url": f"http://127.0.0.1:{port}", "model": MODEL}
     finally:
         serve.shutdown()
         ray.shutdown()
 
 
-CHILD_APPS = {"serve_llm": serve_llm_app, "forward": forward_app, "frontier": frontier_app}
+CHILD_APPS = {"serve_llm": serve_llm_app, "forward": forward_app, "frontier": frontier_app,
+              "frontier_proxy": partial(frontier_app, "proxy"), "frontier_haproxy": partial(frontier_app, "haproxy")}
 
 
 def ratios(peers: dict, levels: list[int]) -> dict:
@@ -452,7 +465,7 @@ def main() -> None:
         return child_main(args.child, args.handshake)
     args.levels = [int(x) for x in args.levels.split(",")]
     peers = [p for p in args.peers.split(",") if p]
-    if unknown := set(peers) - set(PEERS):
+    if unknown := set(peers) - set(PEERS) - set(CLUSTER_PEERS):
         parser.error(f"unknown peers: {sorted(unknown)}")
 
     logs = Path(tempfile.mkdtemp(prefix="frontier-overhead-"))

@@ -287,6 +287,16 @@ def test_throughput_optimized_serve_keeps_clients_on_the_proxy(render, optimized
             assert "RAY_SERVE_THROUGHPUT_OPTIMIZED" not in env and "RAY_SERVE_ENABLE_DIRECT_INGRESS" not in env, label
 
 
+@pytest.mark.parametrize("haproxy", [True, False])
+def test_haproxy_mode_is_an_opt_in_for_every_ray_container(render, haproxy):
+    objects = render(set_json=(f"ray.haproxy={str(haproxy).lower()}",))
+    containers = list(_ray_containers(objects))
+    assert containers
+    for label, container in containers:
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env.get("RAY_SERVE_ENABLE_HA_PROXY") == ("1" if haproxy else None), label
+
+
 def test_no_secret_value_outside_secrets(render):
     objects = render(*CI_VALUES["gpu"])  # generated API key and Redis password
     secrets = [o for o in objects if o["kind"] == "Secret"]

@@ -190,6 +190,10 @@ app.kubernetes.io/component: redis
 - name: RAY_SERVE_CONTROL_LOOP_INTERVAL_S
   value: "0.5"
 {{- end }}
+{{- if .Values.ray.haproxy }}
+- name: RAY_SERVE_ENABLE_HA_PROXY
+  value: "1"
+{{- end }}
 {{- with .Values.ray.env }}
 {{ toYaml . }}
 {{- end }}
