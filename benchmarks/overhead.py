@@ -341,7 +341,7 @@ def serve_llm_app():
 
 
 @contextmanager
-def frontier_app(ingress: str = "direct"):
+def frontier_app(ingress: str = "direct", router_min_replicas: int = 1):
     """``ingress``: direct (one router replica answers HTTP itself, as ``frontier serve`` runs), proxy (the router
     may scale, so clients enter through Serve's proxy, as on a cluster) or haproxy (the same behind Ray Serve's
     HAProxy mode, ``RAY_SERVE_ENABLE_HA_PROXY=1``)."""
@@ -352,7 +352,7 @@ def frontier_app(ingress: str = "direct"):
     data = config.model_dump()
     data["feedback"]["explore_cap"] = 0.0
     if ingress != "direct":
-        data["router"]["autoscaling"].update(min_replicas=1, max_replicas=2)
+        data["router"]["autoscaling"].update(min_replicas=router_min_replicas, max_replicas=max(2, router_min_replicas))
     if ingress == "haproxy":
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
     with running_stack(type(config).model_validate(data)) as base:
