@@ -200,6 +200,7 @@ async def _steps(worker, n):
 async def test_workers_claim_nothing_while_interactive_traffic_is_high_and_cancel_ends_a_batch(stack):
     client = stack.client()
     stack.service.inflight["light"] = stack.worker.config.pause_inflight  # interactive requests in flight
+    await _steps(stack.worker, 1)  # a claim already waiting for lines when traffic rose has returned, empty
     batch = await submit(client, jsonl(request_line("a"), request_line("b")))
     await _steps(stack.worker, 3)
     assert stack.worker.paused and not stack.worker.running
@@ -218,6 +219,7 @@ async def test_workers_wait_for_interactive_traffic_to_stay_quiet_before_claimin
     client = stack.client()
     stack.worker.config = stack.worker.config.model_copy(update={"resume_quiet_s": 2.0})
     stack.service.inflight["light"] = 1  # one interactive request is enough to pause
+    await _steps(stack.worker, 1)  # a claim already waiting for lines when traffic rose has returned, empty
     batch = await submit(client, jsonl(request_line("a")))
     await _steps(stack.worker, 2)
     assert stack.worker.paused
