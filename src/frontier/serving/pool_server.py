@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from ray.serve.llm.deployment import LLMServer
+from ray.serve.llm.openai_api_models import ChatCompletionRequest
 
 from frontier.serving.pool_client import parse_sse
 
@@ -34,19 +35,20 @@ def engine_request_error(exc: BaseException) -> dict[str, Any] | None:
 class PoolServer(LLMServer):
     """``LLMServer`` whose chat takes the request as JSON bytes and answers a whole response as JSON bytes."""
 
-    def _engine_request(self, body: bytes) -> Any:
-        from ray.serve.llm.openai_api_models import ChatCompletionRequest
-
-        return ChatCompletionRequest.model_validate_json(body)
+    def _engine_request(self, body: bytes) -> tuple[Any, dict[str, Any] | None]:
+        """vLLM's request from the JSON body, or the client's error body instead."""
+        try:
+            return ChatCompletionRequest.model_validate_json(body), None
+        except Exception as exc:
+            if (error := engine_request_error(exc)) is None:
+                raise
+            return None, error
 
     async def chat_json(self, body: bytes) -> bytes | dict[str, Any]:
         """A non-streaming chat request (JSON) answered in one call: the response as JSON bytes, or an
         ``{"error": ...}`` dict (the client's fault: code 400; the engine's: 5xx)."""
-        try:
-            request = self._engine_request(body)
-        except Exception as exc:
-            if (error := engine_request_error(exc)) is None:
-                raise
+        request, error = self._engine_request(body)
+        if error is not None:
             return error
         await self._maybe_add_request_id_to_request(request)
         serving = self.engine._oai_serving_chat
@@ -70,11 +72,8 @@ class PoolServer(LLMServer):
         included: that interval was most of the time to first token. Here each output leaves at once until the
         first one that carries generated text; the rest are batched as before, which keeps a long stream's
         per-item cost low."""
-        try:
-            request = self._engine_request(body)
-        except Exception as exc:
-            if (error := engine_request_error(exc)) is None:
-                raise
+        request, error = self._engine_request(body)
+        if error is not None:
             yield error
             return
         engine_stream = await self._run_request(request, engine_method="chat", batch_output_stream=False)

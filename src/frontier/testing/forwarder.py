@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from ray import serve
 
 from frontier import jsonbytes
+from frontier.serving.http import sse
 from frontier.serving.pool_client import ServeLLMPoolClient
 from frontier.serving.pools import engine_model_id
 
@@ -39,12 +40,7 @@ class Forwarder:
             result = await self.light.chat(body)
             if result.response is not None:
                 return Response(jsonbytes.dumps(result.response), media_type="application/json")
-            return StreamingResponse(_sse(result.chunks), media_type="text/event-stream")
+            return StreamingResponse(sse.encode(result.chunks), media_type="text/event-stream")
 
         return app
 
-
-async def _sse(chunks):
-    async for chunk in chunks:
-        yield b"data: " + jsonbytes.dumps(chunk) + b"\n\n"
-    yield b"data: [DONE]\n\n"
