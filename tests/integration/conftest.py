@@ -64,7 +64,7 @@ def span_receiver():
 
 
 @pytest.fixture(scope="session")
-def stack_config(trained_router, span_receiver):
+def stack_config(trained_router, span_receiver, tmp_path_factory):
     config = test_config(keys=KEY_ENTRIES, policy="learned", artifact=str(trained_router["dir"]))
     # Small queues and an overflow bound so the load and failure tests reach them quickly.
     data = config.model_dump()
@@ -72,7 +72,8 @@ def stack_config(trained_router, span_receiver):
     data["pools"]["reasoning"].update(overflow_inflight=2)
     data["feedback"].update(explore_cap=0.0)  # decisions the tests can predict; exploration has unit tests
     data["feedback"].update(gate_events=0)  # each feedback is served at once; the promotion gate has unit tests
-    data["observability"].update(otlp_endpoint=span_receiver.endpoint)
+    data["observability"].update(otlp_endpoint=span_receiver.endpoint,
+                                 request_log_dir=str(tmp_path_factory.mktemp("request-log")))
     return type(config).model_validate(data)
 
 

@@ -1,5 +1,9 @@
 """The real stack (Ray Serve, two vLLM CPU engines, the router) driven with the official openai client."""
 
+import json
+import time
+from pathlib import Path
+
 import httpx
 import openai
 import pytest
@@ -42,6 +46,27 @@ def test_routed_request_shows_the_trained_policy_decision(client, stack_config, 
     pool_config = stack_config.pools.get(pool)
     assert decision["estimated_cost_usd"] == pytest.approx(
         pool_config.estimated_cost_usd(resp.usage.prompt_tokens, resp.usage.completion_tokens))
+
+
+def test_each_request_is_one_json_line_in_the_replicas_request_log(client, stack_config):
+    secret = "the prompt itself stays out of the log"
+    raw, _ = _create(client, model="frontier", messages=[{"role": "user", "content": secret}], max_tokens=4,
+                     extra_headers={"x-request-id": "log-test-7f3a"})
+    log_dir = Path(stack_config.observability.request_log_dir)
+
+    def logged():
+        lines = (line for f in log_dir.glob("requests-*.jsonl") for line in f.read_text().splitlines())
+        return [json.loads(line) for line in lines if "log-test-7f3a" in line]
+
+    deadline = time.monotonic() + 30
+    while not (found := logged()):
+        assert time.monotonic() < deadline, "no request log line"
+        time.sleep(0.1)
+    [record] = found
+    assert (record["route"], record["status"], record["pool"], record["reason"]) == (
+        "chat", 200, raw.headers["x-frontier-pool"], raw.headers["x-frontier-reason"])
+    assert record["score"] == pytest.approx(float(raw.headers["x-frontier-score"]), abs=1e-5)
+    assert record["key_name"] and record["latency_ms"] > 0 and secret not in json.dumps(record)
 
 
 @pytest.mark.parametrize("share,pool", [(0.0, "light"), (1.0, "reasoning")])

@@ -73,7 +73,7 @@ async def test_an_oversized_prompt_is_refused_before_any_featurising():
     assert served.status_code == 200 and len(decisions) == 1
 
 
-async def test_the_decision_runs_off_the_event_loop_which_keeps_answering():
+async def test_a_larger_prompts_decision_runs_off_the_event_loop_which_keeps_answering():
     app, service = router_app(CONFIG)
     decisions = _recording_decisions(service)
     entered, release = threading.Event(), threading.Event()
@@ -86,7 +86,8 @@ async def test_the_decision_runs_off_the_event_loop_which_keeps_answering():
 
     service._decide = held
     async with client(app) as http:
-        chat = asyncio.create_task(http.post(CHAT_PATH, content=encode(chat_body("hello"))))
+        larger = "hello " * (admission.INLINE_DECIDE_BYTES // 6 + 1)
+        chat = asyncio.create_task(http.post(CHAT_PATH, content=encode(chat_body(larger))))
         assert await asyncio.to_thread(entered.wait, 30)
         # Were the decision on the loop, nothing could answer until it returned.
         health = await asyncio.wait_for(http.get("/healthz"), timeout=10)
@@ -94,6 +95,16 @@ async def test_the_decision_runs_off_the_event_loop_which_keeps_answering():
         release.set()
         assert (await chat).status_code == 200
     assert decisions and all(name.startswith("frontier-decide") for name in decisions)
+
+
+async def test_a_small_prompts_decision_runs_on_the_loop_without_a_thread_hop():
+    app, service = router_app(CONFIG)
+    decisions = _recording_decisions(service)
+    async with client(app) as http:
+        small = await http.post(CHAT_PATH, content=encode(chat_body("x" * admission.INLINE_DECIDE_BYTES)))
+        larger = await http.post(CHAT_PATH, content=encode(chat_body("x" * (admission.INLINE_DECIDE_BYTES + 1))))
+    assert small.status_code == larger.status_code == 200
+    assert decisions == [threading.current_thread().name, decisions[1]] and decisions[1].startswith("frontier-decide")
 
 
 def test_parse_errors_are_openai_400s_naming_the_problem():

@@ -21,6 +21,8 @@ from frontier.batch.storage import Storage
 from frontier.batch.worker import BatchWorker
 from frontier.config import FrontierConfig, load_config
 from frontier.feedback.keys import Keys
+from frontier.redis_guard import FailOpen
+from frontier.redis_writes import Write
 from frontier.testing.asgi_app import router_app
 from tests.support.budget import redis_client, redis_server  # noqa: F401 - fixtures
 
@@ -40,12 +42,12 @@ def jsonl(*lines):
 class RecordingOnline:
     """Stands in for the online layer: keeps the decision contexts the router service logs."""
 
-    def __init__(self):
-        self.contexts = []
+    def __init__(self, client):
+        self.client, self.contexts = client, []
 
-    def record(self, context, served, key):
+    def decision_write(self, context, served, key):
         self.contexts.append(context)
-        return f"chatcmpl-fr{len(self.contexts)}"
+        return f"chatcmpl-fr{len(self.contexts)}", Write(self.client, FailOpen("decision logging"), lambda p: p.ping())
 
     async def implicit_retry(self, retry_of, key):
         return False
@@ -87,7 +89,7 @@ def _start_worker(parts):
 @pytest.fixture
 async def stack(redis_client, tmp_path):
     app, service, _, parts = _app(redis_client, tmp_path, max_file_bytes=4096, block_ms=50)
-    service.online = RecordingOnline()
+    service.online = RecordingOnline(redis_client)
     worker, supervised, stop = _start_worker(parts)
     yield Stack(app, service, worker, supervised)
     stop.set()

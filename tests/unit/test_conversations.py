@@ -14,6 +14,8 @@ import pytest
 from frontier.config import PoolConfig, SessionConfig, load_config
 from frontier.feedback.keys import Keys
 from frontier.feedback.redis_server import connect, free_port
+from frontier.redis_guard import FailOpen
+from frontier.redis_writes import Write, execute
 from frontier.routing.feature_map import FeatureMap
 from frontier.routing.router import Router, SwitchRule, ThresholdRule, follow_up
 from frontier.routing.types import CostKnob, Pool, Reason, SessionState
@@ -63,12 +65,12 @@ def _router(rule=RULE):
 class FakeOnline:
     """Decision logging: a new completion id per routed decision; implicit re-asks recorded."""
 
-    def __init__(self):
-        self.logged, self.retries = [], []
+    def __init__(self, client):
+        self.client, self.logged, self.retries = client, [], []
 
-    def record(self, context, decision, key):
+    def decision_write(self, context, decision, key):
         self.logged.append(decision)
-        return f"chatcmpl-fr{len(self.logged)}"
+        return f"chatcmpl-fr{len(self.logged)}", Write(self.client, FailOpen("decision logging"), lambda pipe: pipe.ping())
 
     async def implicit_retry(self, retry_of, key):
         self.retries.append(retry_of)
@@ -78,7 +80,7 @@ class FakeOnline:
 def _service(client, session_config=SessionConfig(), access=None, online=None):
     pools = {"light": InstantPool(), "reasoning": InstantPool()}
     sessions = Sessions(client, KEYS, session_config)
-    return RouterService(CONFIG, _router(), pools, access=access, online=online or FakeOnline(), sessions=sessions)
+    return RouterService(CONFIG, _router(), pools, access=access, online=online or FakeOnline(client), sessions=sessions)
 
 
 def _request(messages, model="frontier", **kw):
@@ -151,7 +153,7 @@ def test_the_switching_margin_grows_with_the_prefix_cache_a_switch_throws_away()
 
 
 async def test_explicit_models_and_effort_win_and_the_conversation_follows_them(redis_client):
-    online = FakeOnline()
+    online = FakeOnline(redis_client)
     service = _service(redis_client, online=online)
     chat = Chat(service, mode="header")
     assert (await chat.say("score=0.1 hi"))["pool"] == "light"
@@ -283,7 +285,7 @@ async def test_a_follow_up_is_scored_on_its_own_turn_not_on_the_history_it_resen
     threshold = ThresholdRule(CostKnob(), lambda share: 0.5, lambda chars: 0.0, default=0.5, switch=RULE)
     router = Router("history", HistoryScorer(), FeatureMap.random(1, 1), threshold, explore_cap=0.0)
     pools = {"light": InstantPool(), "reasoning": InstantPool()}
-    service = RouterService(CONFIG, router, pools, online=FakeOnline(), sessions=Sessions(redis_client, KEYS, SessionConfig()))
+    service = RouterService(CONFIG, router, pools, online=FakeOnline(redis_client), sessions=Sessions(redis_client, KEYS, SessionConfig()))
     chat = Chat(service)
     assert (await chat.say("hi"))["pool"] == "light"
     for text in ("thanks!", "go on", "and then?"):
@@ -303,7 +305,7 @@ async def test_a_small_first_turn_asks_redis_nothing_and_a_follow_up_one_get(red
     first = _request([{"role": "user", "content": "hi"}])
     conversation, turn = await sessions.find_async(first, TENANT.name, {})
     assert turn is None and conversation.follows is None and calls == []
-    sessions.remember(conversation, Pool.REASONING, "chatcmpl-1")
+    assert execute([sessions.remember(conversation, Pool.REASONING, "chatcmpl-1")]) == [True]
     follow = _request([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"},
                        {"role": "user", "content": "thanks"}])  # fmt: skip
     conversation, turn = await sessions.find_async(follow, TENANT.name, {})

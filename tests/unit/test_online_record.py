@@ -9,6 +9,7 @@ from frontier.feedback.redis_server import connect
 from frontier.routing.features import features_from_prompt
 from frontier.routing.policies import build_router
 from frontier.routing.types import StatsSnapshot
+from frontier.redis_writes import execute
 from frontier.serving.online import OnlineRouting
 from tests.support.budget import redis_server  # noqa: F401 - fixture
 
@@ -24,7 +25,8 @@ def test_a_moved_decision_is_logged_without_the_routers_propensity(redis_server,
     if moved:
         other = "reasoning" if served.pool == "light" else "light"
         served = served.model_copy(update={"pool": other, "reason": "overflow"})
-    cid = online.record(routed.context, served, None)
+    cid, write = online.decision_write(routed.context, served, None)
+    assert execute([write]) == [True]
     logged = online.service.log.get(cid)
     assert logged["pool"] == served.pool
     assert logged["prop"] == (0.0 if moved else routed.context.propensity)

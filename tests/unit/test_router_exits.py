@@ -13,6 +13,8 @@ import pytest
 
 from frontier.config import load_config
 from frontier.errors import FrontierError
+from frontier.redis_guard import FailOpen
+from frontier.redis_writes import Write
 from frontier.schemas import ChatCompletionRequest, Decision
 from frontier.security.budget import ReasoningBudget
 from frontier.security.keys import KeyInfo, KeyStore
@@ -94,16 +96,19 @@ class Ctx:
 class FakeOnline:
     """Decision logging that may wait at ``gate``; records what it was given."""
 
-    def __init__(self, gate=None):
-        self.gate, self.entered, self.logged, self.retries = gate, asyncio.Event(), [], []
+    def __init__(self, client, gate=None):
+        self.client, self.gate, self.entered, self.logged, self.retries = client, gate, asyncio.Event(), [], []
         self.loop = asyncio.get_running_loop()
 
-    def record(self, context, decision, key):  # runs in a worker thread, as Redis calls do
+    def decision_write(self, context, decision, key):
+        return "chatcmpl-frtest", Write(self.client, FailOpen("decision logging"), lambda pipe: self._stage(pipe, context))
+
+    def _stage(self, pipe, context):  # runs in the group commit's thread, as Redis calls do
         self.loop.call_soon_threadsafe(self.entered.set)
         while self.gate is not None and not self.gate.is_set():
             time.sleep(0.005)
         self.logged.append(context)
-        return "chatcmpl-frtest"
+        pipe.ping()
 
     async def implicit_retry(self, retry_of, key):
         self.retries.append(retry_of)
@@ -190,7 +195,7 @@ RESERVED = 20 + 2  # max_tokens + the prompt at ~4 bytes a token ("hello": 5 byt
 async def test_a_client_gone_before_the_answer_leaves_nothing_held(redis_client, stage, charged, stream):
     gate = asyncio.Event()
     reasoning = FakePool(gate=gate if stage == "pool call" else None)
-    online = FakeOnline(gate=gate if stage == "decision log" else None)
+    online = FakeOnline(redis_client, gate=gate if stage == "decision log" else None)
     service, pools = _service(redis_client, reasoning=reasoning, online=online)
     service.access.admission_gate = gate if stage == "admission" else None
     service.access.reservation_gate = gate if stage == "reservation" else None
@@ -334,7 +339,7 @@ async def test_a_burst_with_disconnects_and_overflow_stays_within_a_token_budget
 
 
 async def test_re_asks_spend_the_feedback_rate_and_client_knobs_stay_out_of_the_controller(redis_client):
-    online = FakeOnline()
+    online = FakeOnline(redis_client)
     service, _ = _service(redis_client, online=online)
     key = KeyInfo(name="asker", feedback_per_minute=1)  # a burst of one
     headers = {RETRY_OF_HEADER: "chatcmpl-frearlier"}

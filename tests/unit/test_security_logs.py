@@ -2,6 +2,7 @@
 
 import io
 import json
+import logging
 
 import pytest
 from pydantic import ValidationError
@@ -21,22 +22,20 @@ def capture():
     buffer = io.StringIO()
     logger = configure_logging("DEBUG", stream=buffer)
     yield logger, buffer
+    _restore()
+
+
+def _restore():
+    configure_logging(stream=io.StringIO())
+    logger = logging.getLogger("frontier")
     logger.handlers.clear()
     logger.propagate = True
 
 
 def _emit_everything(logger):
     messages = [{"role": "user", "content": PROMPT}]
-    log_request(
-        logger,
-        request_id="req-1",
-        route="/v1/chat/completions",
-        status=200,
-        latency_s=0.0123,
-        key=KeyInfo(name="team-a"),
-        decision=DECISION,
-        messages=messages,
-    )
+    log_request(request_id="req-1", route="/v1/chat/completions", status=200, latency_s=0.0123,
+                key=KeyInfo(name="team-a"), decision=DECISION, messages=messages)
     logger.info("incoming headers %s", {"authorization": f"Bearer {KEY}"})
     logger.warning("auth failed", extra={"authorization": f"Bearer {KEY}", "api_key": KEY, "prompt": PROMPT})
     logger.getChild("ingress").info("retry with key=%s and helm key %s", KEY, HELM_KEY)
@@ -52,17 +51,10 @@ def _emit_everything(logger):
 
 def test_records_are_json_with_request_id_decision_and_latency(capture):
     logger, buffer = capture
-    log_request(
-        logger,
-        request_id="req-1",
-        route="/v1/chat/completions",
-        status=200,
-        latency_s=0.0123,
-        key=KeyInfo(name="team-a"),
-        decision=DECISION,
-    )
+    log_request(request_id="req-1", route="/v1/chat/completions", status=200, latency_s=0.0123,
+                key=KeyInfo(name="team-a"), decision=DECISION)
     record = json.loads(buffer.getvalue().splitlines()[0])
-    assert record["message"] == "request" and record["level"] == "INFO" and record["logger"] == "frontier"
+    assert record["message"] == "request" and record["level"] == "INFO" and record["logger"] == "frontier.requests"
     assert record["request_id"] == "req-1" and record["status"] == 200 and record["latency_ms"] == 12.3
     assert record["key_name"] == "team-a"
     assert (record["pool"], record["reason"], record["score"], record["policy_version"]) == (
@@ -92,8 +84,7 @@ def test_prompts_are_logged_only_when_the_operator_turns_it_on():
     try:
         _emit_everything(logger)
     finally:
-        logger.handlers.clear()
-        logger.propagate = True
+        _restore()
     output = buffer.getvalue()
     assert PROMPT in output
     assert KEY not in output and HELM_KEY not in output
@@ -106,8 +97,7 @@ def test_configure_logging_replaces_its_handler_instead_of_stacking():
     try:
         logger.info("once")
     finally:
-        logger.handlers.clear()
-        logger.propagate = True
+        _restore()
     assert first.getvalue() == "" and second.getvalue().count("once") == 1
 
 
@@ -122,3 +112,21 @@ def test_request_ids_are_taken_only_when_safe():
         generated = request_id({"x-request-id": bad})
         assert generated != bad and len(generated) == 32
     assert request_id({}) != request_id({})
+
+
+def test_request_records_go_to_their_own_file_redacted_or_nowhere(tmp_path):
+    stream, path = io.StringIO(), tmp_path / "frontier" / "requests-1.jsonl"
+    logger = configure_logging(stream=stream, request_log="file", request_log_file=path)
+    try:
+        log_request(request_id="req-file", route="chat", status=200, latency_s=0.001, key=KeyInfo(name="team-a"),
+                    decision=DECISION, messages=[{"role": "user", "content": PROMPT}], note=f"Bearer {KEY}")
+        logger.warning("other records stay on stderr")
+        configure_logging(stream=stream, request_log="off")
+        log_request(request_id="req-off", route="chat", status=200, latency_s=0.001)
+    finally:
+        _restore()
+    written = path.read_text()
+    [record] = [json.loads(line) for line in written.splitlines()]
+    assert (record["request_id"], record["pool"], record["key_name"]) == ("req-file", "reasoning", "team-a")
+    assert PROMPT not in written and KEY not in written
+    assert "other records stay on stderr" in stream.getvalue() and "req-" not in stream.getvalue()

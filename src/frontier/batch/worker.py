@@ -188,5 +188,5 @@ class BatchWorker:
     def _log(self, task: Task, status: int, started: float, key: KeyInfo | None, request: ChatCompletionRequest,
              decision: Decision | None = None) -> None:  # fmt: skip
         """One JSON request log line per routed batch line (id ``batch/line``), like an interactive request's."""
-        log_request(logger, request_id=f"{task.batch_id}/{task.index}", route="batch", status=status,
+        log_request(request_id=f"{task.batch_id}/{task.index}", route="batch", status=status,
                     latency_s=time.perf_counter() - started, key=key, decision=decision, messages=request.messages)  # fmt: skip

@@ -177,6 +177,7 @@ class LocalStack:
 
 def run(args: argparse.Namespace) -> int:
     from frontier.security.keys import KeyStore
+    from frontier.serving.ingress import request_log_dir
     from frontier.serving.pools import ModelPathError, resolve_pool_model
 
     try:
@@ -201,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"frontier serve: {exc}", file=sys.stderr)
             return 2
         print(f"Frontier is serving the OpenAI API at {url} (models: frontier, frontier-light, frontier-reasoning)")
+        if config.observability.request_log == "file":
+            print(f"Request log: {request_log_dir(config.observability)}/requests-*.jsonl")
         print("Press Ctrl-C to stop.", flush=True)
         stop_requested.wait()
         print("Stopping...", flush=True)

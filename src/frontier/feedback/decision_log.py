@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import redis
+from redis.client import Pipeline
 
 from frontier.feedback.keys import Keys
 from frontier.routing.types import POOLS, DecisionContext
@@ -89,6 +90,15 @@ class DecisionLog:
 
     def record(self, cid: str, ctx: DecisionContext) -> None:
         """Store one decision (one round trip), dropping the oldest beyond the budget; Redis errors propagate."""
+        keys, args = self._command(cid, ctx)
+        self._record(keys=keys, args=args)
+
+    def stage(self, pipe: Pipeline, cid: str, ctx: DecisionContext) -> None:
+        """Queue ``record`` on ``pipe``: one EVAL, which needs no script loaded first."""
+        keys, args = self._command(cid, ctx)
+        pipe.eval(_RECORD_LUA, len(keys), *keys, *args)
+
+    def _command(self, cid: str, ctx: DecisionContext) -> tuple[list[str], list[object]]:
         if ctx.pool not in POOLS:
             raise ValueError(f"unknown pool {ctx.pool!r}")
         now = self.clock()
@@ -107,10 +117,8 @@ class DecisionLog:
         if ctx.routed_by_policy and ctx.score is not None:
             recent = f"{float(ctx.score)!r} {ctx.pool} {encode_request(ctx.features, ctx.offline_logits)}"
         args = [self.ttl_s, self.max_decisions, repr(now), cid, self.keys.decision(""), recent, self.window]
-        self._record(
-            keys=[self.keys.decision(cid), self.keys.decision_index, self.keys.ctl_recent],
-            args=args + [item for pair in fields.items() for item in pair],
-        )
+        keys = [self.keys.decision(cid), self.keys.decision_index, self.keys.ctl_recent]
+        return keys, args + [item for pair in fields.items() for item in pair]
 
     def get(self, cid: str) -> dict[str, object] | None:
         """The stored context of ``cid`` (decoded), or None if unknown or expired."""

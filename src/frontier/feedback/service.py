@@ -8,6 +8,7 @@ Retry-After) for feedback; the request path (``record_decision``/``implicit_retr
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from frontier.feedback.errors import FeedbackUnavailable
 from frontier.feedback.keys import Keys
 from frontier.feedback.queue import FeedbackQueue
 from frontier.redis_guard import REDIS_ERRORS, FailOpen
+from frontier.redis_writes import Write
 from frontier.routing.types import DecisionContext
 
 __all__ = ["FeedbackService", "new_completion_id"]
@@ -48,6 +50,10 @@ class FeedbackService:
     def record_decision(self, completion_id: str, context: DecisionContext) -> bool:
         """Log a routed decision under ``completion_id`` (from ``new_completion_id()``); False if not logged."""
         return self.guard.call(False, self._record, completion_id, context)
+
+    def decision_write(self, completion_id: str, context: DecisionContext) -> Write:
+        """``record_decision`` as a write for the request path's group commit."""
+        return Write(self.client, self.guard, functools.partial(self.log.stage, cid=completion_id, ctx=context))
 
     def _record(self, completion_id: str, context: DecisionContext) -> bool:
         self.log.record(completion_id, context)

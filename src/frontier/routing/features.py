@@ -6,21 +6,27 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-_CODE_RE = re.compile(
-    r"```|\bdef \w+\(|\bclass \w+|\bimport \w+|#include|\bfunction\b|=>|\breturn\b|;\s*$|\{\s*$|\bSELECT\b",
-    re.MULTILINE,
-)
+CODE_PATTERN = r"```|\bdef \w+\(|\bclass \w+|\bimport \w+|#include|\bfunction\b|=>|\breturn\b|;\s*$|\{\s*$|\bSELECT\b"
 # Linear time: an operand starts only at the start of a digit run, and nothing backtracks into it.
-_MATH_RE = re.compile(
+MATH_PATTERN = (
     r"(?<!\d)\d++\s*+[-+*/^=<>]\s*+\d|\\frac|\\sqrt|\bsolve\b|\bequation\b|\bintegral\b|\bderivative\b|"
-    r"\bprove\b|\bprobability\b|\bhow many\b|\bcalculate\b|\bcompute\b|%|\$\d",
-    re.IGNORECASE,
+    r"\bprove\b|\bprobability\b|\bhow many\b|\bcalculate\b|\bcompute\b|%|\$\d"
 )
-_INTENT_RE = re.compile(
+
+
+def first_chars(chars: str, pattern: str) -> str:
+    """``pattern`` tried only where a match can start (one of ``chars``): the same matches, about 3x faster on
+    prose, where most positions fail every alternative."""
+    return f"(?=[{chars}])(?:{pattern})"
+
+
+_CODE_RE = re.compile(first_chars("`dcif#=r;{S", CODE_PATTERN), re.MULTILINE)
+_MATH_RE = re.compile(first_chars(r"\d\\sedpchi%$", MATH_PATTERN), re.IGNORECASE)
+INTENT_PATTERN = (
     r"think (step[- ]by[- ]step|hard|carefully|deeply)|reason (step[- ]by[- ]step|carefully)|"
-    r"show (your|the) (work|reasoning)|explain your reasoning|let'?s think",
-    re.IGNORECASE,
+    r"show (your|the) (work|reasoning)|explain your reasoning|let'?s think"
 )
+_INTENT_RE = re.compile(first_chars("trsel", INTENT_PATTERN), re.IGNORECASE)
 
 
 # Markers are counted on the head and tail of a long conversation only, so any prompt costs bounded time.

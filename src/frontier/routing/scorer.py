@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from frontier.routing.embedding import StaticEmbedder
-from frontier.routing.features import RequestFeatures, features_from_prompt
+from frontier.routing.features import RequestFeatures, features_from_prompt, first_chars
 
 FEATURE_VERSION = "minilm-static-mean/struct-v3"
 STRUCTURAL_FEATURES = (
@@ -37,7 +37,8 @@ HEADS = ("light", "reasoning")
 _DIGIT_RE = re.compile(r"\d")
 _WORD_RE = re.compile(r"\w+")
 _SYMBOL_RE = re.compile(r"[^\w\s]")
-_NEGATION_RE = re.compile(r"\b(?:not|except|false|incorrect|least|never|cannot|no)\b", re.IGNORECASE)
+NEGATION_PATTERN = r"\b(?:not|except|false|incorrect|least|never|cannot|no)\b"
+_NEGATION_RE = re.compile(first_chars("nefilc", NEGATION_PATTERN), re.IGNORECASE)
 # Text statistics look at the end of long conversations only, like the embedding.
 STATS_CHARS = 4096
 

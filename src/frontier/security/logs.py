@@ -1,6 +1,7 @@
 """Structured JSON logs with a request id, the decision and latency; keys and prompts redacted.
 
-``configure_logging`` puts one JSON handler with a ``RedactionFilter`` on the ``frontier`` logger. The
+``configure_logging`` puts one JSON handler with a ``RedactionFilter`` on the ``frontier`` logger, and on
+``frontier.requests`` (one record per request, from ``log_request``) when those go to their own file. The
 filter rewrites every record it passes: bearer tokens and key-shaped strings in the message, arguments
 and tracebacks become ``[redacted]``; extra fields named like secrets are always redacted, and fields
 named like prompt text (``messages``, ``prompt``, ``content``, ...) unless ``log_prompts`` is on.
@@ -13,7 +14,9 @@ import re
 import sys
 import uuid
 from collections.abc import Mapping
-from typing import IO, Any
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import IO, Any, Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -21,6 +24,8 @@ from frontier.security.keys import KeyInfo
 
 REDACTED = "[redacted]"
 HANDLER_NAME = "frontier-json"
+REQUEST_LOGGER = "frontier.requests"
+ROTATE_BYTES, ROTATE_BACKUPS = 512 * 1024**2, 5  # Ray's defaults for its own log files
 SECRET_FIELDS = frozenset({"authorization", "api_key", "apikey", "key", "token", "password", "secret", "bearer"})
 PROMPT_FIELDS = frozenset({"messages", "prompt", "content", "completion", "text", "input", "output", "tools"})
 _SECRET_PATTERNS = (
@@ -79,7 +84,10 @@ def json_handler(stream: IO[str] | None = None, log_prompts: bool = False) -> lo
     stream that turns every write into one more log record (inspecting the caller's stack each time), which
     on the request path costs more than the record itself.
     """
-    handler = logging.StreamHandler(stream or sys.__stderr__ or sys.stderr)
+    return _as_json(logging.StreamHandler(stream or sys.__stderr__ or sys.stderr), log_prompts)
+
+
+def _as_json(handler: logging.Handler, log_prompts: bool) -> logging.Handler:
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(
         JsonFormatter(
@@ -94,15 +102,36 @@ def json_handler(stream: IO[str] | None = None, log_prompts: bool = False) -> lo
 
 
 def configure_logging(
-    level: str | int = "INFO", log_prompts: bool = False, stream: IO[str] | None = None
+    level: str | int = "INFO",
+    log_prompts: bool = False,
+    stream: IO[str] | None = None,
+    request_log: Literal["stderr", "file", "off"] = "stderr",
+    request_log_file: Path | None = None,
 ) -> logging.Logger:
-    """Send the ``frontier`` loggers to one JSON handler (replacing an earlier one); returns that logger."""
-    logger = logging.getLogger("frontier")
-    for handler in [h for h in logger.handlers if h.get_name() == HANDLER_NAME]:
-        logger.removeHandler(handler)
+    """Send the ``frontier`` loggers to one JSON handler (replacing an earlier one); returns that logger.
+
+    ``request_log`` says where ``log_request`` records go: with the others (``stderr``), to ``request_log_file``
+    (JSON lines, rotated like Ray's own logs), or nowhere (``off``)."""
+    logger = _reset(logging.getLogger("frontier"))
     logger.addHandler(json_handler(stream, log_prompts))
     logger.setLevel(level)
     logger.propagate = False
+    requests = _reset(logging.getLogger(REQUEST_LOGGER))
+    requests.setLevel(logging.NOTSET if request_log != "off" else logging.CRITICAL + 1)
+    requests.propagate = request_log == "stderr"
+    if request_log == "file":
+        if request_log_file is None:
+            raise ValueError("request_log 'file' needs request_log_file")
+        request_log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(request_log_file, maxBytes=ROTATE_BYTES, backupCount=ROTATE_BACKUPS, encoding="utf-8")
+        requests.addHandler(_as_json(handler, log_prompts))
+    return logger
+
+
+def _reset(logger: logging.Logger) -> logging.Logger:
+    for handler in [h for h in logger.handlers if h.get_name() == HANDLER_NAME]:
+        logger.removeHandler(handler)
+        handler.close()
     return logger
 
 
@@ -113,7 +142,6 @@ def request_id(headers: Mapping[str, str]) -> str:
 
 
 def log_request(
-    logger: logging.Logger,
     *,
     request_id: str,
     route: str,
@@ -147,4 +175,4 @@ def log_request(
         )
     if messages is not None:
         extra["messages"] = messages
-    logger.info("request", extra=extra)
+    logging.getLogger(REQUEST_LOGGER).info("request", extra=extra)

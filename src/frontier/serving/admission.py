@@ -7,8 +7,9 @@ take more than about a millisecond runs on the replica's event loop (which also 
    and its caps) or a ``FeedbackRequest``, in a worker thread unless the body is small;
 2. ``admit`` checks the request's shape and size against the largest context it could be served with,
    before any featurising: a prompt that cannot fit any pool it may go to is refused at once;
-3. ``off_loop`` runs the routing decision (features, embedding, policy) in one dedicated thread, so
-   decisions never run concurrently with each other and never on the loop.
+3. the routing decision (features, embedding, policy) of a small prompt runs on the loop, where it costs less
+   than a hop to a thread; a larger one runs in one dedicated thread (``off_loop``), so that long decisions
+   never run concurrently with each other and never on the loop.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def admit(request: ChatCompletionRequest, config: FrontierConfig) -> None:
                 param="tools",
                 code="context_length_exceeded",
             )
+
+
+INLINE_DECIDE_BYTES = 512  # the decision on a prompt this small takes a fraction of a millisecond
 
 
 async def off_loop(fn: Callable[..., T], *args: object) -> T:

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
 
+from frontier.config import ObservabilityConfig
 from frontier.serving.http.app import build_app
 from frontier.serving.http.state import RouterState
 
 logger = logging.getLogger("frontier.ingress")
+
+
+def request_log_dir(observability: ObservabilityConfig) -> Path:
+    """Where this node's router replicas write their request log files (``request_log: file``)."""
+    if observability.request_log_dir:
+        return Path(observability.request_log_dir)
+    import ray._private.worker
+
+    node = ray._private.worker._global_node  # Serve finds its own log directory the same way
+    logs = Path(node.get_logs_dir_path()) if node is not None else Path(tempfile.gettempdir()) / "ray" / "logs"
+    return logs / "frontier"
 
 
 @serve.deployment(name="router")
@@ -36,7 +51,12 @@ class RouterIngress:
         from frontier.serving.tracing import RequestTracer
 
         frontier_config = FrontierConfig.model_validate(config)
-        configure_logging(log_prompts=frontier_config.observability.log_prompts)
+        observability = frontier_config.observability
+        configure_logging(
+            log_prompts=observability.log_prompts,
+            request_log=observability.request_log,
+            request_log_file=request_log_dir(observability) / f"requests-{os.getpid()}.jsonl",
+        )  # fmt: skip
         redis_url = configured_url(frontier_config.redis)
         redis_client = connect(redis_url, frontier_config.redis.socket_timeout_s) if redis_url else None
         access = AccessControl.from_config(frontier_config, redis_client)

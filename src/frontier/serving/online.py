@@ -25,6 +25,7 @@ from frontier.feedback.live import LiveStats
 from frontier.feedback.redis_server import connect
 from frontier.feedback.service import FeedbackService, new_completion_id
 from frontier.feedback.worker import Worker
+from frontier.redis_writes import Write
 from frontier.routing.router import Router
 from frontier.routing.types import ROUTER_REASONS, DecisionContext, StatsSnapshot
 from frontier.schemas import Decision
@@ -95,9 +96,8 @@ class OnlineRouting:
             body["feedback"] = {"backlog": self.consumer.backlog, "lag_s": self.consumer.lag_s}
         return body, redis_state == "ok" and all(w["state"] == "ok" for w in workers.values())
 
-    def record(self, context: DecisionContext, served: Decision, key: KeyInfo | None) -> str | None:
-        """Log the served decision under a new completion id (blocking: one Redis round trip); None when it could
-        not be logged."""
+    def decision_write(self, context: DecisionContext, served: Decision, key: KeyInfo | None) -> tuple[str, Write]:
+        """The served decision's log entry under a new completion id, as a write for the group commit."""
         context = dataclasses.replace(
             context,
             pool=served.pool,
@@ -109,7 +109,7 @@ class OnlineRouting:
             routed_by_policy=context.routed_by_policy and served.reason in ROUTER_REASONS,
         )
         cid = new_completion_id()
-        return cid if self.service.record_decision(cid, context) else None
+        return cid, self.service.decision_write(cid, context)
 
     async def submit(self, body: Any, key: KeyInfo | None) -> str:
         """Queue explicit feedback (202); raises the feedback errors (400/403/404/409/503)."""

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from frontier.config import FrontierConfig, PoolName
 from frontier.errors import FrontierError
+from frontier.redis_writes import GroupCommit
 from frontier.routing.features import extract_features, turn_messages
 from frontier.routing.policies import default_knob
 from frontier.routing.router import Router
@@ -19,8 +20,9 @@ from frontier.routing.types import (
 )  # fmt: skip
 from frontier.schemas import PUBLIC_MODELS, ROUTED_MODEL, ChatCompletionRequest, Decision, ModelCard, ModelList
 from frontier.security.keys import KeyInfo
+from frontier.security.limits import prompt_bytes
 from frontier.serving.access import AccessControl
-from frontier.serving.admission import admit, off_loop
+from frontier.serving.admission import INLINE_DECIDE_BYTES, admit, off_loop
 from frontier.serving.health import PoolHealth
 from frontier.serving.holdings import Holdings
 from frontier.serving.observer import Observer, RequestObserver
@@ -85,6 +87,7 @@ class RouterService:
         self.started_at = int(time.time())
         self.inflight: dict[PoolName, int] = {name: 0 for name in pools}
         self.health = PoolHealth(pools, config.server)
+        self.writes = GroupCommit()
 
     def models(self) -> ModelList:
         """The public models: the routed one and one per pool."""
@@ -154,7 +157,11 @@ class RouterService:
         routed = request.model == ROUTED_MODEL
         conversation, turn = await self._conversation(request, key, headers, background)
         with observer.routing():
-            decision, context = await off_loop(self._decide, request, turn.state(conversation) if turn else None)
+            session = turn.state(conversation) if turn else None
+            if prompt_bytes(request) <= INLINE_DECIDE_BYTES:
+                decision, context = self._decide(request, session)
+            else:
+                decision, context = await off_loop(self._decide, request, session)
             observer.decided(decision)
         # The budget applies to the pool that will be called, after overflow (and again on any later switch).
         decision = await held.reserve(self._overflow_if_busy(decision, routed))
@@ -199,25 +206,21 @@ class RouterService:
         self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, retry_of: str | None,
         conversation: Conversation | None,
     ) -> str | None:  # fmt: skip
-        """Log a routed decision for feedback (its completion id) and remember the conversation's pool, in one hop
-        off the loop; a re-ask is implicit feedback."""
+        """Log a routed decision for feedback (its completion id, None if not logged) and remember the
+        conversation's pool, in one group commit; a re-ask is implicit feedback."""
         if self.online is not None and retry_of and decision.pool == "reasoning" and decision.reason in ("explicit", "effort"):
             if self.access is None or await self.access.admit_implicit_feedback(key):
                 await self.online.implicit_retry(retry_of, key)
-        logged = context if self.online is not None else None
-        remembered = conversation if self.sessions is not None else None
-        if logged is None and remembered is None:
+        writes, completion_id = [], None
+        if context is not None and self.online is not None:
+            completion_id, write = self.online.decision_write(context, decision, key)
+            writes.append(write)
+        if conversation is not None and self.sessions is not None:
+            writes.append(self.sessions.remember(conversation, decision.pool, completion_id))
+        if not writes:
             return None
-        return await asyncio.to_thread(self._record, decision, logged, key, remembered)
-
-    def _record(
-        self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, conversation: Conversation | None
-    ) -> str | None:
-        """Blocking: the decision log entry (``context``) and the conversation's pool, whichever are given."""
-        completion_id = self.online.record(context, decision, key) if context is not None else None
-        if conversation is not None:
-            self.sessions.remember(conversation, decision.pool, completion_id)
-        return completion_id
+        done = await self.writes.commit(writes)
+        return completion_id if completion_id is not None and done[0] else None
 
     def _add_inflight(self, pool: PoolName, delta: int) -> None:
         self.inflight[pool] += delta

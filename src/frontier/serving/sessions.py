@@ -25,6 +25,7 @@ import redis
 from frontier.config import FrontierConfig, SessionConfig
 from frontier.feedback.keys import Keys
 from frontier.redis_guard import FailOpen
+from frontier.redis_writes import Write
 from frontier.routing.router import CHARS_PER_PROMPT_TOKEN
 from frontier.routing.types import POOLS, Pool, SessionState
 from frontier.schemas import ChatCompletionRequest
@@ -129,9 +130,10 @@ class Sessions:
         pool, _, cid = raw.decode().partition(" ")
         return Turn(Pool(pool), cid or None) if pool in POOLS else None
 
-    def remember(self, conversation: Conversation, pool: Pool, completion_id: str | None) -> None:
-        """Record the pool that answered this turn (and its completion id), for ``ttl_s``."""
-        self.guard.call(None, self.client.set, conversation.key, f"{pool} {completion_id or ''}", ex=self.config.ttl_s)
+    def remember(self, conversation: Conversation, pool: Pool, completion_id: str | None) -> Write:
+        """The write that records the pool that answered this turn (and its completion id), for ``ttl_s``."""
+        value = f"{pool} {completion_id or ''}"
+        return Write(self.client, self.guard, lambda pipe: pipe.set(conversation.key, value, ex=self.config.ttl_s))
 
     async def find_async(
         self, request: ChatCompletionRequest, key_name: str, headers: Mapping[str, str] | None

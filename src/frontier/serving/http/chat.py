@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -17,7 +16,6 @@ from frontier.serving.http import sse
 from frontier.serving.http.responses import ERROR_RESPONSES, JSONResponse, request_body
 from frontier.serving.http.state import State, caller
 
-logger = logging.getLogger("frontier.ingress")
 router = APIRouter()
 
 
@@ -31,10 +29,10 @@ async def chat_completions(request: Request, state: State) -> Any:
     try:
         outcome = await state.service.chat(body, key=key, headers=request.headers)
     except FrontierError as exc:
-        log_request(logger, request_id=rid, route="chat", status=exc.status_code,
+        log_request(request_id=rid, route="chat", status=exc.status_code,
                     latency_s=time.perf_counter() - started, key=key, messages=body.messages)
         raise
-    log_request(logger, request_id=rid, route="chat", status=200, latency_s=time.perf_counter() - started,
+    log_request(request_id=rid, route="chat", status=200, latency_s=time.perf_counter() - started,
                 key=key, decision=outcome.decision, stream=body.stream, messages=body.messages)
     # Ray Serve (its proxy, or the replica itself under direct ingress) sets the x-request-id response header.
     if outcome.stream is not None:

@@ -1,0 +1,133 @@
+"""The request path's group commit against a real Redis: writes of concurrent requests share round trips, each
+write keeps its own fail-open guard, and a cancelled request's writes still land."""
+
+import asyncio
+import threading
+
+import pytest
+import redis
+
+from frontier.feedback.redis_server import connect, free_port
+from frontier.redis_guard import FailOpen
+from frontier.redis_writes import GroupCommit, Write
+from tests.support.budget import redis_client, redis_server  # noqa: F401 - fixtures
+
+
+class CountingPipelines:
+    """Counts the pipelines a client executes (round trips) and can hold each one at ``gate``."""
+
+    def __init__(self, client, monkeypatch, gate=None):
+        self.executed, self.gate = 0, gate
+        pipeline = client.pipeline
+
+        def counted(*args, **kwargs):
+            pipe = pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            def run(*a, **kw):
+                self.executed += 1
+                if self.gate is not None:
+                    assert self.gate.wait(10)
+                return execute(*a, **kw)
+
+            pipe.execute = run
+            return pipe
+
+        monkeypatch.setattr(client, "pipeline", counted)
+
+
+def _set(client, guard, key, value="1"):
+    return Write(client, guard, lambda pipe: pipe.set(key, value))
+
+
+async def test_concurrent_requests_share_round_trips_and_every_write_lands(redis_client, monkeypatch):  # noqa: F811
+    pipelines = CountingPipelines(redis_client, monkeypatch)
+    commits, guard = GroupCommit(), FailOpen("test")
+    results = await asyncio.gather(*(commits.commit([_set(redis_client, guard, f"k{i}"), _set(redis_client, guard, f"c{i}")])
+                                     for i in range(50)))  # fmt: skip
+    assert results == [[True, True]] * 50
+    assert redis_client.mget([f"k{i}" for i in range(50)] + [f"c{i}" for i in range(50)]) == [b"1"] * 100
+    # All 50 requests queued their writes before the first round trip started: one pipeline carries them.
+    assert pipelines.executed == 1
+
+
+async def test_writes_arriving_during_a_round_trip_go_together_in_the_next(redis_client, monkeypatch):  # noqa: F811
+    gate = threading.Event()
+    pipelines = CountingPipelines(redis_client, monkeypatch, gate=gate)
+    commits, guard = GroupCommit(), FailOpen("test")
+    first = asyncio.create_task(commits.commit([_set(redis_client, guard, "first")]))
+    while pipelines.executed == 0:
+        await asyncio.sleep(0.01)
+    later = [asyncio.create_task(commits.commit([_set(redis_client, guard, f"k{i}")])) for i in range(10)]
+    while len(commits._pending) < 10:
+        await asyncio.sleep(0.001)
+    gate.set()
+    assert await asyncio.wait_for(asyncio.gather(first, *later), 10) == [[True]] * 11
+    assert pipelines.executed == 2
+
+
+async def test_a_lone_request_pays_one_round_trip(redis_client, monkeypatch):  # noqa: F811
+    pipelines = CountingPipelines(redis_client, monkeypatch)
+    commits, guard = GroupCommit(), FailOpen("test")
+    for i in range(3):
+        assert await commits.commit([_set(redis_client, guard, "a"), _set(redis_client, guard, "b")]) == [True, True]
+    assert pipelines.executed == 3
+
+
+async def test_a_failed_command_fails_only_its_write_and_trips_only_its_guard(redis_client):  # noqa: F811
+    redis_client.rpush("a-list", "x")
+    log, sessions = FailOpen("decision logging"), FailOpen("conversations")
+    commits = GroupCommit()
+    wrong_type = Write(redis_client, sessions, lambda pipe: pipe.incr("a-list"))
+    assert await commits.commit([_set(redis_client, log, "fine"), wrong_type]) == [True, False]
+    assert redis_client.get("fine") == b"1"
+    assert sessions.skip() and "WRONGTYPE" in sessions.last_error and not log.skip()
+    # While its guard cools down, a write is not even sent.
+    assert await commits.commit([Write(redis_client, sessions, lambda pipe: pipe.set("skipped", 1))]) == [False]
+    assert redis_client.get("skipped") is None
+
+
+async def test_redis_down_fails_open_at_once():
+    client = connect(f"redis://127.0.0.1:{free_port()}/0", 0.5)
+    guard = FailOpen("decision logging")
+    commits = GroupCommit()
+    results = await asyncio.wait_for(asyncio.gather(*(commits.commit([_set(client, guard, f"k{i}")]) for i in range(5))), 10)
+    assert results == [[False]] * 5 and guard.failures >= 1 and guard.skip()
+
+
+async def test_a_cancelled_request_still_commits_and_the_next_group_goes_on(redis_client, monkeypatch):  # noqa: F811
+    gate = threading.Event()
+    pipelines = CountingPipelines(redis_client, monkeypatch, gate=gate)
+    commits, guard = GroupCommit(), FailOpen("test")
+    first = asyncio.create_task(commits.commit([_set(redis_client, guard, "cancelled")]))
+    while pipelines.executed == 0:
+        await asyncio.sleep(0.001)
+    first.cancel()
+    later = asyncio.create_task(commits.commit([_set(redis_client, guard, "later")]))
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await asyncio.wait_for(later, 10) == [True]
+    assert redis_client.mget(["cancelled", "later"]) == [b"1", b"1"]
+
+
+async def test_a_bug_in_a_stage_reaches_its_requests_and_not_the_next_group(redis_client):  # noqa: F811
+    guard = FailOpen("test")
+    commits = GroupCommit()
+
+    def broken(pipe):
+        raise ValueError("unknown pool 'medium'")
+
+    with pytest.raises(ValueError, match="medium"):
+        await commits.commit([Write(redis_client, guard, broken)])
+    assert await commits.commit([_set(redis_client, guard, "after")]) == [True] and not guard.skip()
+
+
+def test_every_reply_is_matched_to_its_write(redis_client):  # noqa: F811
+    from frontier.redis_writes import execute
+
+    other = redis.Redis(connection_pool=redis_client.connection_pool)  # a second client object: its own pipeline
+    guard = FailOpen("test")
+    writes = [_set(redis_client, guard, "x", "1"), Write(other, guard, lambda p: p.incr("x")), _set(redis_client, guard, "y")]
+    assert execute(writes) == [True, True, True]
+    assert redis_client.mget(["x", "y"]) == [b"2", b"1"]
