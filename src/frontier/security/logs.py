@@ -18,7 +18,8 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from frontier.security.keys import KeyInfo
 
@@ -36,11 +37,17 @@ _BEARER = re.compile(r"(?i)\bbearer\s+[^\s'\",;]+")
 _KEY_SHAPED = re.compile(r"\b(?:fk|sk)-[A-Za-z0-9_\-]{8,}")
 # pydantic's ValidationError text quotes the offending input, which may be the prompt.
 _PYDANTIC_INPUT = re.compile(r"input_value=.*?(?=, input_type=)")
+# What every pattern above needs somewhere in the text: one scan clears most strings.
+_SUSPECT = re.compile(r"(?i)authorization|api[_-]?key|password|secret|token|bearer|\b(?:fk|sk)-|input_value=")
+# Standard record attributes: set by logging from the code, and emitted only as the format names them.
+_STANDARD = frozenset(RESERVED_ATTRS) | {"message", "asctime"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 def scrub(text: str, log_prompts: bool = False) -> str:
     """``text`` with secrets (and, unless ``log_prompts``, quoted request input) replaced by ``[redacted]``."""
+    if not _SUSPECT.search(text):
+        return text
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     text = _BEARER.sub("Bearer " + REDACTED, text)
@@ -69,10 +76,12 @@ class RedactionFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = scrub(record.stack_info, self.log_prompts)
         for name, value in list(vars(record).items()):
+            if name in _STANDARD:
+                continue
             lowered = name.lower()
             if lowered in SECRET_FIELDS or lowered in PROMPT_FIELDS and not self.log_prompts:
                 setattr(record, name, REDACTED)
-            elif isinstance(value, str) and name not in ("msg", "exc_text", "stack_info"):
+            elif isinstance(value, str):
                 setattr(record, name, scrub(value, self.log_prompts))
         return True
 
@@ -90,7 +99,7 @@ def json_handler(stream: IO[str] | None = None, log_prompts: bool = False) -> lo
 def _as_json(handler: logging.Handler, log_prompts: bool) -> logging.Handler:
     handler.set_name(HANDLER_NAME)
     handler.setFormatter(
-        JsonFormatter(
+        OrjsonFormatter(
             "{asctime}{levelname}{name}{message}",
             style="{",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
