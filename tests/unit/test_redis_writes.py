@@ -3,13 +3,14 @@ write keeps its own fail-open guard, and a cancelled request's writes still land
 
 import asyncio
 import threading
+import time
 
 import pytest
 import redis
 
 from frontier.feedback.redis_server import connect, free_port
 from frontier.redis_guard import FailOpen
-from frontier.redis_writes import GroupCommit, Write
+from frontier.redis_writes import GroupCommit, Write, execute
 from tests.support.budget import redis_client, redis_server  # noqa: F401 - fixtures
 
 
@@ -51,16 +52,27 @@ async def test_concurrent_requests_share_round_trips_and_every_write_lands(redis
     assert pipelines.executed == 1
 
 
-async def test_writes_arriving_during_a_round_trip_go_together_in_the_next(redis_client, monkeypatch):  # noqa: F811
-    gate = threading.Event()
-    pipelines = CountingPipelines(redis_client, monkeypatch, gate=gate)
-    commits, guard = GroupCommit(), FailOpen("test")
-    first = asyncio.create_task(commits.commit([_set(redis_client, guard, "first")]))
-    while pipelines.executed == 0:
-        await asyncio.sleep(0.01)
-    later = [asyncio.create_task(commits.commit([_set(redis_client, guard, f"k{i}")])) for i in range(10)]
-    while len(commits._pending) < 10:
+async def _until(condition, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.001)
+
+
+async def _first_commit_held(client, monkeypatch, key):
+    """A group commit whose first write (``key``) is in its round trip, held there until ``gate`` is set."""
+    gate = threading.Event()
+    pipelines = CountingPipelines(client, monkeypatch, gate=gate)
+    commits, guard = GroupCommit(), FailOpen("test")
+    first = asyncio.create_task(commits.commit([_set(client, guard, key)]))
+    await _until(lambda: pipelines.executed > 0)
+    return gate, pipelines, commits, guard, first
+
+
+async def test_writes_arriving_during_a_round_trip_go_together_in_the_next(redis_client, monkeypatch):  # noqa: F811
+    gate, pipelines, commits, guard, first = await _first_commit_held(redis_client, monkeypatch, "first")
+    later = [asyncio.create_task(commits.commit([_set(redis_client, guard, f"k{i}")])) for i in range(10)]
+    await _until(lambda: len(commits._pending) == 10)
     gate.set()
     assert await asyncio.wait_for(asyncio.gather(first, *later), 10) == [[True]] * 11
     assert pipelines.executed == 2
@@ -96,12 +108,7 @@ async def test_redis_down_fails_open_at_once():
 
 
 async def test_a_cancelled_request_still_commits_and_the_next_group_goes_on(redis_client, monkeypatch):  # noqa: F811
-    gate = threading.Event()
-    pipelines = CountingPipelines(redis_client, monkeypatch, gate=gate)
-    commits, guard = GroupCommit(), FailOpen("test")
-    first = asyncio.create_task(commits.commit([_set(redis_client, guard, "cancelled")]))
-    while pipelines.executed == 0:
-        await asyncio.sleep(0.001)
+    gate, _, commits, guard, first = await _first_commit_held(redis_client, monkeypatch, "cancelled")
     first.cancel()
     later = asyncio.create_task(commits.commit([_set(redis_client, guard, "later")]))
     gate.set()
@@ -124,8 +131,6 @@ async def test_a_bug_in_a_stage_reaches_its_requests_and_not_the_next_group(redi
 
 
 def test_every_reply_is_matched_to_its_write(redis_client):  # noqa: F811
-    from frontier.redis_writes import execute
-
     other = redis.Redis(connection_pool=redis_client.connection_pool)  # a second client object: its own pipeline
     guard = FailOpen("test")
     writes = [_set(redis_client, guard, "x", "1"), Write(other, guard, lambda p: p.incr("x")), _set(redis_client, guard, "y")]

@@ -40,7 +40,7 @@ _PYDANTIC_INPUT = re.compile(r"input_value=.*?(?=, input_type=)")
 # What every pattern above needs somewhere in the text: one scan clears most strings.
 _SUSPECT = re.compile(r"(?i)authorization|api[_-]?key|password|secret|token|bearer|\b(?:fk|sk)-|input_value=")
 # Standard record attributes: set by logging from the code, and emitted only as the format names them.
-_STANDARD = frozenset(RESERVED_ATTRS) | {"message", "asctime"}
+_STANDARD = frozenset(RESERVED_ATTRS)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
