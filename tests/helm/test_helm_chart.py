@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from frontier.cli.serve import CONTROL_LOOP_INTERVAL_S
+from frontier.cli.serve import CONTROL_LOOP_INTERVAL_S, IDLE_ENV
 from frontier.config import ApiKeyEntry, FrontierConfig, PoolConfig
 from frontier.serving.app import serve_config
 from tests.helm.conftest import CHART, CI_VALUES, REPO, run_helm
@@ -285,6 +285,8 @@ def test_throughput_optimized_serve_keeps_clients_on_the_proxy(render, optimized
             assert env["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"] == CONTROL_LOOP_INTERVAL_S, label
         else:
             assert "RAY_SERVE_THROUGHPUT_OPTIMIZED" not in env and "RAY_SERVE_ENABLE_DIRECT_INGRESS" not in env, label
+        # Either way, an idle cluster spends what `frontier serve`'s idle Ray spends.
+        assert {name: env.get(name) for name in IDLE_ENV} == IDLE_ENV, label
 
 
 @pytest.mark.parametrize("haproxy", [True, False])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from frontier.feedback.controller import ControllerState, control_step, parse_window
+from frontier.feedback.controller import ControllerState, Window, control_step
 
 
 def _simulate(score_sampler, target, steps, per_step, window, rng, explore=0.0, gain=0.05):
@@ -50,6 +50,12 @@ def test_empty_window_keeps_state_and_extremes_are_clipped():
     assert out.threshold > 0.3 and out.integral == -0.25
 
 
-def test_parse_window():
-    scores, flags = parse_window([b"0.25 reasoning", b"-0.1 light"])
-    assert scores.tolist() == [0.25, -0.1] and flags.tolist() == [True, False]
+def test_the_window_keeps_the_newest_entries_of_its_size():
+    window = Window(3)
+    window.push([b"0.25 reasoning", b"-0.1 light"])  # newest first, as the Redis list holds them
+    scores, flags = window.decisions()
+    assert sorted(zip(scores.tolist(), flags.tolist())) == [(-0.1, False), (0.25, True)]
+    window.push([b"0.9 reasoning", b"0.8 light"])  # 0.8 then 0.9 arrive: -0.1, the oldest, leaves
+    assert sorted(window.decisions()[0].tolist()) == [0.25, 0.8, 0.9]
+    window.push([f"{s} light".encode() for s in (5, 4, 3, 2, 1)])  # more than the window at once
+    assert sorted(window.decisions()[0].tolist()) == [3.0, 4.0, 5.0] and not window.decisions()[1].any()

@@ -5,7 +5,7 @@ import pytest
 
 from frontier.config import FeedbackConfig
 from frontier.feedback.consumer import FeedbackConsumer, decode_state, encode_state, ensure_state
-from frontier.feedback.controller import ControllerState, CostController, control_step, window_requests
+from frontier.feedback.controller import ControllerState, CostController, Window, control_step
 from frontier.feedback.decision_log import decode_request, encode_request
 from frontier.feedback.keys import Keys
 from frontier.feedback.service import FeedbackService, new_completion_id
@@ -122,9 +122,14 @@ def test_window_requests_round_trip_and_refuse_another_feature_map():
     np.testing.assert_allclose(back, phi)
     assert offsets == {Pool.LIGHT: 0.5, Pool.REASONING: -1.25}
     raw = [b"0.4 reasoning " + token, b"0.3 light " + token]
-    rows = window_requests(raw, 3)
+    window = Window(10, 3)
+    window.push(raw)
+    rows = window.requests()
     assert rows[0].shape == (2, 3) and rows[1].tolist() == [[0.5, -1.25]] * 2
-    assert window_requests(raw, 4) is None and window_requests([b"0.4 reasoning"], 3) is None
+    other_map, no_request = Window(10, 4), Window(10, 3)
+    other_map.push(raw)
+    no_request.push([*raw, b"0.4 reasoning"])
+    assert other_map.requests() is None and no_request.requests() is None
 
 
 def _context(phi, score, key=None):
@@ -178,6 +183,33 @@ def test_the_controller_decodes_each_window_entry_once_while_it_stays(redis_clie
         service.log.record(new_completion_id(), _context(phi, 0.2))
     controller.step()
     assert len(decoded) == 55 and windows[-1].shape == (55, DIM)  # only the new entries were decoded
+
+
+def test_the_controllers_window_follows_the_list_through_lost_keys(redis_client):  # noqa: F811
+    config = FeedbackConfig()
+    keys = Keys("test-online-window-lost")
+    service = FeedbackService(redis_client, config, keys)
+    rng = np.random.default_rng(8)
+
+    def log(n, score):
+        for phi in _phi(rng, n):
+            service.log.record(new_completion_id(), _context(phi, score))
+
+    log(20, 0.2)
+    controller = CostController(redis_client, keys, config.controller, 0.3)
+    controller.step()
+    assert controller.window.count == 20
+    redis_client.delete(keys.ctl_recent, keys.ctl_seq)  # both lost (a flush, a restart without persistence)
+    log(3, 0.7)
+    controller.step()
+    assert controller.window.decisions()[0].tolist() == [0.7] * 3
+    redis_client.delete(keys.ctl_seq)  # the count alone lost: it restarts below what the copy has read
+    log(2, 0.6)
+    controller.step()
+    assert sorted(controller.window.decisions()[0].tolist()) == [0.6, 0.6, 0.7, 0.7, 0.7]
+    redis_client.ltrim(keys.ctl_recent, 0, 0)  # the list changed without a push: the copy disagrees with its length
+    controller.step()
+    assert controller.window.decisions()[0].tolist() == [0.6]
 
 
 def test_feedback_carries_its_key_to_the_quota_through_redis(redis_client):  # noqa: F811

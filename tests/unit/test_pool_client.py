@@ -163,3 +163,26 @@ def test_what_counts_as_output():
     assert carries_output(_sse({"reasoning_content": "hm"})) and carries_output(_sse({"tool_calls": [{"index": 0}]}))
     assert carries_output('data: {"choices": [], "usage": {"total_tokens": 3}}\n\n')  # the end
     assert carries_output({"error": {"code": 500}})
+
+
+@pytest.mark.parametrize("usage_stats", [False, True])
+def test_the_pool_reports_usage_to_rays_telemetry_actor_only_when_usage_stats_are_on(monkeypatch, usage_stats):
+    """Ray Serve LLM reports each engine start to a detached actor, a whole idle Ray worker process; with Ray's usage
+    stats off (as Frontier runs Ray) the pool starts its engine without it."""
+    import ray.llm._internal.serve.core.server.llm_server as llm_server
+    from ray._common.usage import usage_lib
+
+    pushed, started = [], []
+
+    class Engine:
+        async def start(self):
+            started.append(True)
+
+    monkeypatch.setattr(usage_lib, "usage_stats_enabled", lambda: usage_stats)
+    monkeypatch.setattr(llm_server, "push_telemetry_report_for_all_models", lambda all_models: pushed.append(all_models))
+    monkeypatch.setattr(llm_server, "RAY_SERVE_LLM_ENABLE_DIRECT_STREAMING", False)
+    server = object.__new__(PoolServer)  # LLMServer's constructor would start a real engine
+    server.engine, server._llm_config = Engine(), "the pool's LLMConfig"
+    asyncio.run(server._start_engine())
+    assert started == [True]
+    assert pushed == ([["the pool's LLMConfig"]] if usage_stats else [])

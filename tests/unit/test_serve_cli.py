@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from frontier.cli.serve import LocalStack, PortInUseError, local_serve_env, port_is_free, uses_direct_ingress
+from frontier.cli.serve import IDLE_ENV, LocalStack, PortInUseError, local_serve_env, port_is_free, uses_direct_ingress
 from frontier.config import load_config
 
 
@@ -25,6 +25,9 @@ def test_one_router_replica_listens_on_the_server_port_itself():
     assert uses_direct_ingress(config)
     assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1" and env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
     assert float(env["RAY_SERVE_CONTROL_LOOP_INTERVAL_S"]) == 0.5  # Ray's 0.1 s loop was most of the idle CPU
+    # Metrics exported each second, no C++ event-loop timing, no 0.1 s log-file globbing, no idle workers kept.
+    assert int(env["RAY_SERVE_METRICS_EXPORT_INTERVAL_MS"]) == 1000 and env["RAY_event_stats"] == "0"
+    assert env["RAY_LOG_MONITOR_MANY_FILES_THRESHOLD"] == "0" and env["RAY_num_workers_soft_limit"] == "0"
     # Ray's allocator hands out range(min, max): exactly port 8123.
     assert (env["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"], env["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"]) == (
         "8123", "8124")

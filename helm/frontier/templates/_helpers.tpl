@@ -182,6 +182,15 @@ app.kubernetes.io/component: redis
   value: "1"
 - name: RAY_USAGE_STATS_ENABLED
   value: "0"
+{{- /* What an idle stack spends, cut as `frontier serve` cuts it (frontier.cli.serve.IDLE_ENV). */}}
+- name: RAY_SERVE_METRICS_EXPORT_INTERVAL_MS
+  value: "1000"
+- name: RAY_event_stats
+  value: "0"
+- name: RAY_LOG_MONITOR_MANY_FILES_THRESHOLD
+  value: "0"
+- name: RAY_num_workers_soft_limit
+  value: "0"
 {{- if .Values.ray.throughputOptimized }}
 - name: RAY_SERVE_THROUGHPUT_OPTIMIZED
   value: "1"

@@ -71,36 +71,66 @@ def control_step(
     return ControllerState(threshold, integral, share, n)
 
 
-def parse_window(raw: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and reasoning flags from ``P:ctl:recent`` entries ``"score pool [request]"``."""
-    scores, flags = [], []
-    for item in raw:
-        score, pool = item.decode().split(" ")[:2]
-        scores.append(float(score))
-        flags.append(pool == "reasoning")
-    return np.array(scores, dtype=np.float64), np.array(flags, dtype=bool)
+# KEYS: the window list, its push count. ARGV: the count the caller has read up to ("" = none), the window size.
+# Returns the count now, 1 if the entries are the whole window (else only those pushed since), the list's length,
+# and the entries, newest first: one atomic read, so no push falls between the count and the entries.
+_WINDOW_LUA = """
+local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+local last = tonumber(ARGV[1])
+local size = tonumber(ARGV[2])
+local whole = (last == nil or last > seq or seq - last >= size) and 1 or 0
+local new = whole == 1 and size or seq - last
+local entries = new > 0 and redis.call('LRANGE', KEYS[1], 0, new - 1) or {}
+return {seq, whole, redis.call('LLEN', KEYS[1]), entries}
+"""
 
 
-def entry_request(item: bytes) -> tuple[np.ndarray, dict[str, float]] | None:
-    """Online features and offline logits of one window entry; None for an entry without them."""
-    parts = item.split(b" ")
-    return decode_request(parts[2]) if len(parts) >= 3 else None
+class Window:
+    """The controller's copy of ``P:ctl:recent`` (entries ``"score pool [request]"``): each entry parsed once, when
+    it arrives, into a ring of ``size`` rows, so a step costs what is new rather than the whole window.
 
+    ``dim``: the online feature map's dimension; with it, each entry's request (online features and offline
+    logits) is kept for rescoring, and ``requests()`` gives them while every entry carries one of that size."""
 
-def window_requests(
-    raw: list[bytes], dim: int, decode: Callable[[bytes], Any] = entry_request
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Online features (n, dim) and offline logits (n, 2) of the window's requests; None unless every entry
-    carries them over a ``dim``-feature map."""
-    rows = []
-    for item in raw:
-        row = decode(item)
-        if row is None or len(row[0]) != dim:
+    def __init__(self, size: int, dim: int | None = None) -> None:
+        self.size, self.dim = size, dim
+        self.scores = np.zeros(size)
+        self.flags = np.zeros(size, dtype=bool)
+        self.carries = np.zeros(size, dtype=bool)
+        self.phi = np.zeros((size, dim or 0))
+        self.logits = np.zeros((size, len(POOLS)))
+        self.seq: int | None = None  # how many pushes the copy has seen (``P:ctl:seq``); None: none read yet
+        self.count = self.head = 0
+
+    def clear(self) -> None:
+        self.count = self.head = 0
+        self.seq = None
+
+    def push(self, entries: list[bytes]) -> None:
+        """Add entries given newest first (as the list holds them); the oldest beyond ``size`` leave."""
+        for item in reversed(entries[: self.size]):
+            score, pool, *request = item.split(b" ", 2)
+            i = self.head
+            self.scores[i], self.flags[i] = float(score), pool == b"reasoning"
+            row = decode_request(request[0]) if request and self.dim else None
+            self.carries[i] = row is not None and len(row[0]) == self.dim
+            if self.carries[i]:
+                self.phi[i] = row[0]
+                self.logits[i] = [row[1][p] for p in POOLS]
+            self.head = (i + 1) % self.size
+            self.count = min(self.count + 1, self.size)
+
+    def decisions(self) -> tuple[np.ndarray, np.ndarray]:
+        """The logged scores and reasoning flags of the window (in no particular order)."""
+        return self.scores[: self.count], self.flags[: self.count]
+
+    def requests(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Online features (n, dim) and offline logits (n, 2) of the window's requests; None unless every entry
+        carries them."""
+        n = self.count
+        if not n or not self.dim or not self.carries[:n].all():
             return None
-        rows.append(row)
-    if not rows:
-        return None
-    return np.stack([phi for phi, _ in rows]), np.array([[o[p] for p in POOLS] for _, o in rows])
+        return self.phi[:n], self.logits[:n]
 
 
 # KEYS: the lease. ARGV: holder, lease (ms). Takes a free lease or renews our own; 1 if we hold it now.
@@ -141,7 +171,8 @@ class CostController:
         self.lease_s = max(3 * config.interval_s, 2.0)
         self.leader = False
         self._lease = client.register_script(_LEASE_LUA)
-        self._decoded: dict[bytes, Any] = {}  # the window's entries, each decoded once while it stays in it
+        self._read = client.register_script(_WINDOW_LUA)
+        self.window = Window(config.window, rescore[0] if rescore is not None else None)
 
     def state(self) -> ControllerState:
         raw = self.client.hgetall(self.keys.ctl)
@@ -156,10 +187,9 @@ class CostController:
                 try:
                     pipe.watch(self.keys.ctl)
                     current = self.state()
-                    raw = self.client.lrange(self.keys.ctl_recent, 0, self.config.window - 1)
-                    scores, flags = parse_window(raw)
-                    requests = window_requests(raw, self.rescore[0], self._decode) if self.rescore is not None else None
-                    self._decoded = {item: self._decoded[item] for item in raw if item in self._decoded}
+                    self.catch_up()
+                    scores, flags = self.window.decisions()
+                    requests = self.window.requests() if self.rescore is not None else None
                     if requests is not None:
                         scores = self.rescore[1](*requests)
                     new = control_step(
@@ -185,10 +215,20 @@ class CostController:
                 except redis.WatchError:
                     continue
 
-    def _decode(self, item: bytes) -> Any:
-        if (row := self._decoded.get(item)) is None:
-            row = self._decoded[item] = entry_request(item)
-        return row
+    def catch_up(self) -> None:
+        """Bring the window's copy up to ``P:ctl:recent``: only the entries pushed since the last read, or the
+        whole list when the copy cannot be trusted (first read, a reset or lost count, a copy that disagrees with
+        the list's length)."""
+        keys, last = [self.keys.ctl_recent, self.keys.ctl_seq], self.window.seq
+        while True:
+            seq, whole, length, entries = self._read(keys=keys, args=["" if last is None else last, self.window.size])
+            if whole:
+                self.window.clear()
+            self.window.push(entries)
+            self.window.seq = int(seq)
+            if whole or self.window.count == min(int(length), self.window.size):
+                return
+            last = None
 
     def lead(self) -> bool:
         """Take or renew the leader lease; whether this replica leads now."""

@@ -53,7 +53,7 @@ def decode_request(token: bytes) -> tuple[np.ndarray, dict[str, float]]:
     return decode_features(raw[:-8]), decode_offsets(raw[-8:])
 
 
-# KEYS: decision hash, decision index, controller window. ARGV: ttl (s), max decisions, now, cid, decision key
+# KEYS: decision hash, decision index, controller window, its push count. ARGV: ttl (s), max decisions, now, cid, decision key
 # prefix, window entry ("" = none), window size, then the hash's field/value pairs. One script, so the log
 # never holds more than its budget and an OOM refusal writes nothing.
 _RECORD_LUA = """
@@ -70,6 +70,7 @@ end
 if ARGV[6] ~= '' then
   redis.call('LPUSH', KEYS[3], ARGV[6])
   redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[7]) - 1)
+  redis.call('INCR', KEYS[4])
 end
 """
 
@@ -117,7 +118,7 @@ class DecisionLog:
         if ctx.routed_by_policy and ctx.score is not None:
             recent = f"{float(ctx.score)!r} {ctx.pool} {encode_request(ctx.features, ctx.offline_logits)}"
         args = [self.ttl_s, self.max_decisions, repr(now), cid, self.keys.decision(""), recent, self.window]
-        keys = [self.keys.decision(cid), self.keys.decision_index, self.keys.ctl_recent]
+        keys = [self.keys.decision(cid), self.keys.decision_index, self.keys.ctl_recent, self.keys.ctl_seq]
         return keys, args + [item for pair in fields.items() for item in pair]
 
     def get(self, cid: str) -> dict[str, object] | None:

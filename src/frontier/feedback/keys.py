@@ -42,6 +42,8 @@ key                     type    contents
 ``P:ctl``               hash    cost controller: ``threshold``, ``integral``, ``share``, ``target``,
                                 ``n``, ``updated_at``.
 ``P:ctl:recent``        list    the last ``controller.window`` policy-routed decisions, ``"score pool request"``.
+``P:ctl:seq``           string  how many entries were ever pushed to ``P:ctl:recent`` (INCRed by the script that
+                                pushes them): the controller reads only the entries new since its last step.
 ``P:ctl:leader``        string  the replica that runs the cost controller (a lease with an expiry).
 ``P:file:{id}``         hash    an uploaded or batch-written file: ``id``, ``bytes``, ``created_at``,
                                 ``filename``, ``purpose``, ``key`` (owner API key name, "" if none),
@@ -132,6 +134,10 @@ class Keys:
     @property
     def ctl_recent(self) -> str:
         return f"{self.prefix}:ctl:recent"
+
+    @property
+    def ctl_seq(self) -> str:
+        return f"{self.prefix}:ctl:seq"
 
     @property
     def ctl_leader(self) -> str:

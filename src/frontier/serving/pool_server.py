@@ -35,6 +35,16 @@ def engine_request_error(exc: BaseException) -> dict[str, Any] | None:
 class PoolServer(LLMServer):
     """``LLMServer`` whose chat takes the request as JSON bytes and answers a whole response as JSON bytes."""
 
+    async def _start_engine(self) -> None:
+        """``LLMServer``'s engine start, without its usage report when Ray's usage stats are off (as Frontier runs
+        Ray): the report lives in a detached actor, a whole Ray worker process idling at ~0.7 % of a core."""
+        from ray._common.usage.usage_lib import usage_stats_enabled
+
+        if usage_stats_enabled():
+            await super()._start_engine()
+        else:
+            await self.engine.start()
+
     def _engine_request(self, body: bytes) -> tuple[Any, dict[str, Any] | None]:
         """vLLM's request from the JSON body, or the client's error body instead."""
         try:
