@@ -156,16 +156,29 @@ class RouterMetrics:
             "frontier_policy_version_changes", "Times this replica switched to another policy version.", registry=r
         )
         self._window: deque[bool] = deque(maxlen=share_window)
+        self._reasoning_in_window = 0
         self._version: str | None = None
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once per label set (prometheus_client's lookup takes a lock and
+        builds its key on every call; a request records half a dozen)."""
+        key = (id(metric), *labels)
+        if (child := self._children.get(key)) is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def observe_decision(self, decision: Decision, routed: bool | None = None) -> None:
         """Count a decision; routed ones (by default: reason not explicit/effort) feed the share window."""
-        self.decisions.labels(decision.pool, decision.reason).inc()
+        self._child(self.decisions, decision.pool, decision.reason).inc()
         if routed is None:
             routed = decision.reason not in CALLER_REASONS
         if routed:
+            if len(self._window) == self._window.maxlen:
+                self._reasoning_in_window -= self._window[0]
             self._window.append(decision.pool == "reasoning")
-            self.reasoning_share.set(sum(self._window) / len(self._window))
+            self._reasoning_in_window += self._window[-1]
+            self.reasoning_share.set(self._reasoning_in_window / len(self._window))
         self.set_policy_version(decision.policy_version)
 
     def observe_response(
@@ -179,24 +192,24 @@ class RouterMetrics:
         outcome: str = "ok",
     ) -> None:
         """Record one finished request; ``outcome`` is a small fixed set such as ok, error, timeout, cancelled."""
-        self.latency.labels(pool, outcome).observe(latency_s)
+        self._child(self.latency, pool, outcome).observe(latency_s)
         if ttft_s is not None:
-            self.ttft.labels(pool).observe(ttft_s)
+            self._child(self.ttft, pool).observe(ttft_s)
         if cost_usd:
-            self.cost.labels(pool).inc(cost_usd)
+            self._child(self.cost, pool).inc(cost_usd)
         if prompt_tokens:
-            self.tokens.labels(pool, "prompt").inc(prompt_tokens)
+            self._child(self.tokens, pool, "prompt").inc(prompt_tokens)
         if completion_tokens:
-            self.tokens.labels(pool, "completion").inc(completion_tokens)
+            self._child(self.tokens, pool, "completion").inc(completion_tokens)
 
     def set_inflight(self, pool: str, n: int) -> None:
         """The number of requests in flight to ``pool`` from this replica."""
-        self.inflight.labels(pool).set(n)
+        self._child(self.inflight, pool).set(n)
 
     @contextmanager
     def track_inflight(self, pool: str) -> Iterator[None]:
         """Count a request as in flight to ``pool`` for the duration of the block."""
-        gauge = self.inflight.labels(pool)
+        gauge = self._child(self.inflight, pool)
         gauge.inc()
         try:
             yield
@@ -205,7 +218,7 @@ class RouterMetrics:
 
     def observe_feedback(self, kind: str, outcome: str) -> None:
         """Count a feedback event (e.g. kind 'rating', outcome 'accepted' / 'unknown_decision' / 'unavailable')."""
-        self.feedback.labels(kind, outcome).inc()
+        self._child(self.feedback, kind, outcome).inc()
 
     def set_policy_version(self, version: str) -> None:
         """Show ``version`` as the policy in use; a change moves the label and counts a switch."""
