@@ -53,9 +53,9 @@ def decode_request(token: bytes) -> tuple[np.ndarray, dict[str, float]]:
     return decode_features(raw[:-8]), decode_offsets(raw[-8:])
 
 
-# KEYS: decision hash, decision index, controller window, its push count. ARGV: ttl (s), max decisions, now, cid, decision key
-# prefix, window entry ("" = none), window size, then the hash's field/value pairs. One script, so the log
-# never holds more than its budget and an OOM refusal writes nothing.
+# KEYS: decision hash, decision index, controller window, its push count. ARGV: ttl (s), max decisions, now,
+# cid, decision key prefix, window entry ("" = none), window size, then the hash's field/value pairs. One
+# script, so the log never holds more than its budget and an OOM refusal writes nothing.
 _RECORD_LUA = """
 redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
