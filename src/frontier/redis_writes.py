@@ -2,9 +2,10 @@
 
 A routed request writes its decision log entry and its conversation's pool before it answers. Each write goes
 through ``GroupCommit``: while one pipelined round trip is in flight, the writes of other requests wait and go
-together in the next one. A lone request pays one round trip and one thread hop, as before; under load a replica
-pays them once for many requests. Every write keeps its own fail-open guard: a Redis error (or a guard in its
-cool-down) makes that write report False, and never raises.
+together in the next one. The round trip runs on the event loop, with an asyncio twin of the write's client
+(same server and timeouts): no thread hop, and under load one round trip for many requests. Every write keeps
+its own fail-open guard: a Redis error (or a guard in its cool-down) makes that write report False, and never
+raises.
 """
 
 from __future__ import annotations
@@ -14,18 +15,42 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio
+import redis.asyncio.connection as aio_connection
+from redis import connection as sync_connection
+from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 
 from frontier.redis_guard import REDIS_ERRORS, FailOpen
 
+# The settings a client's connections carry over to its asyncio twin: plain values, nothing bound to a thread.
+TWIN_SETTINGS = frozenset({
+    "host", "port", "path", "db", "username", "password", "socket_timeout", "socket_connect_timeout",
+    "socket_keepalive", "socket_keepalive_options", "retry_on_timeout", "health_check_interval", "client_name",
+    "protocol", "encoding", "encoding_errors", "decode_responses",
+})  # fmt: skip
+TWIN_CONNECTIONS = {
+    sync_connection.Connection: aio_connection.Connection,
+    sync_connection.SSLConnection: aio_connection.SSLConnection,
+    sync_connection.UnixDomainSocketConnection: aio_connection.UnixDomainSocketConnection,
+}
+
 
 @dataclass(frozen=True)
 class Write:
-    """One command for ``client``, queued on its pipeline by ``stage``; its errors count against ``guard``."""
+    """One command for ``client``, queued on a pipeline by ``stage``; its errors count against ``guard``."""
 
     client: redis.Redis
     guard: FailOpen
-    stage: Callable[[Pipeline], object]
+    stage: Callable[[Pipeline | AsyncPipeline], object]
+
+
+def async_twin(client: redis.Redis) -> redis.asyncio.Redis:
+    """An asyncio client for ``client``'s server, with its timeouts (TLS and Unix sockets included)."""
+    pool = client.connection_pool
+    settings = {k: v for k, v in pool.connection_kwargs.items() if k in TWIN_SETTINGS or k.startswith("ssl_")}
+    connection_class = TWIN_CONNECTIONS[pool.connection_class]
+    return redis.asyncio.Redis(connection_pool=redis.asyncio.ConnectionPool(connection_class=connection_class, **settings))
 
 
 class GroupCommit:
@@ -34,6 +59,14 @@ class GroupCommit:
     def __init__(self) -> None:
         self._pending: list[tuple[Write, asyncio.Future[bool]]] = []
         self._drain: asyncio.Task | None = None
+        self._twins: dict[int, tuple[redis.Redis, redis.asyncio.Redis]] = {}
+
+    def twin(self, client: redis.Redis) -> redis.asyncio.Redis:
+        """The asyncio client the writes for ``client`` go through (made on first use)."""
+        known = self._twins.get(id(client))
+        if known is None or known[0] is not client:
+            known = self._twins[id(client)] = (client, async_twin(client))
+        return known[1]
 
     async def commit(self, writes: Sequence[Write]) -> list[bool]:
         """Whether each write reached Redis (False: a Redis error, or its guard is cooling down)."""
@@ -56,7 +89,7 @@ class GroupCommit:
             while self._pending:
                 group, self._pending = self._pending, []
                 try:
-                    done = await asyncio.to_thread(execute, [write for write, _ in group])
+                    done = await self._execute([write for write, _ in group])
                 except BaseException as exc:  # not a Redis error: a bug in a stage; its requests see it
                     for _, future in group:
                         if not future.done():
@@ -70,26 +103,55 @@ class GroupCommit:
         finally:
             self._drain = None
 
+    async def _execute(self, writes: Sequence[Write]) -> list[bool]:
+        done = [False] * len(writes)
+        for indexes in _by_client(writes):
+            pipe = self.twin(writes[indexes[0]].client).pipeline(transaction=False)
+            for i in indexes:
+                writes[i].stage(pipe)
+            try:
+                replies = await pipe.execute(raise_on_error=False)
+            except REDIS_ERRORS as exc:
+                _failed(writes, indexes, exc)
+                continue
+            _settle(writes, indexes, replies, done)
+        return done
+
 
 def execute(writes: Sequence[Write]) -> list[bool]:
-    """Blocking: one pipeline (no transaction) per client; whether each write succeeded."""
+    """Blocking, with each write's own client: one pipeline (no transaction) per client; whether each write
+    succeeded."""
     done = [False] * len(writes)
-    by_client: dict[int, list[int]] = {}
-    for i, write in enumerate(writes):
-        by_client.setdefault(id(write.client), []).append(i)
-    for indexes in by_client.values():
+    for indexes in _by_client(writes):
         pipe = writes[indexes[0]].client.pipeline(transaction=False)
         for i in indexes:
             writes[i].stage(pipe)
         try:
             replies = pipe.execute(raise_on_error=False)
         except REDIS_ERRORS as exc:
-            for i in indexes:
-                writes[i].guard.failed(exc)
+            _failed(writes, indexes, exc)
             continue
-        for i, reply in zip(indexes, replies, strict=True):
-            if isinstance(reply, Exception):
-                writes[i].guard.failed(reply)
-            else:
-                done[i] = True
+        _settle(writes, indexes, replies, done)
     return done
+
+
+def _by_client(writes: Sequence[Write]) -> list[list[int]]:
+    """The writes' indexes, grouped by client in order."""
+    groups: dict[int, list[int]] = {}
+    for i, write in enumerate(writes):
+        groups.setdefault(id(write.client), []).append(i)
+    return list(groups.values())
+
+
+def _failed(writes: Sequence[Write], indexes: list[int], exc: Exception) -> None:
+    for i in indexes:
+        writes[i].guard.failed(exc)
+
+
+def _settle(writes: Sequence[Write], indexes: list[int], replies: list, done: list[bool]) -> None:
+    """Marks each write done, or failed against its guard where its reply is an error."""
+    for i, reply in zip(indexes, replies, strict=True):
+        if isinstance(reply, Exception):
+            writes[i].guard.failed(reply)
+        else:
+            done[i] = True

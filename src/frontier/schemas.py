@@ -8,6 +8,7 @@ before its fields are validated: nesting depth, number of JSON values, and no lo
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -284,6 +285,11 @@ class ChatCompletionRequest(_Body):
                 "not_allowed", "chat_template_kwargs may not set {keys}", {"keys": ", ".join(sorted(taken))}
             )
         return self
+
+    @functools.cached_property
+    def message_dicts(self) -> list[dict[str, Any]]:
+        """The messages as plain dicts without unset fields, made once per request (read them, never change them)."""
+        return [m.model_dump(exclude_none=True) for m in self.messages]
 
 
 class Decision(BaseModel):

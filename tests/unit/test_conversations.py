@@ -249,6 +249,28 @@ def test_the_history_hash_finds_the_previous_turn_and_a_first_turn_follows_none(
     assert identify(_request([system, u1, u2]), "k", None, KEYS, hash_history=False) is None
 
 
+def test_an_ascii_conversation_keeps_its_key_across_the_orjson_upgrade():
+    # Before, each message was hashed as json.dumps(sort_keys=True, separators=(",", ":")): for ASCII text orjson
+    # writes the same bytes, so the replicas of a rolling upgrade still find each other's conversations.
+    import hashlib
+    import json
+
+    messages = [{"role": "system", "content": "be brief\n\t\"ok\""}, {"role": "user", "content": "one"},
+                {"role": "assistant", "content": "a"}, {"role": "user", "content": "two"}]
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (b"k", b"history"):
+        digest.update(len(part).to_bytes(8, "little") + part)
+    for message in messages:
+        digest.update(json.dumps(message, sort_keys=True, separators=(",", ":")).encode())
+    assert _identity(messages).key == KEYS.conversation(digest.hexdigest())
+
+
+def test_message_dicts_are_the_messages_without_unset_fields_made_once():
+    request = _request([{"role": "user", "content": "one", "name": None}, {"role": "assistant", "content": "a"}])
+    assert request.message_dicts == [m.model_dump(exclude_none=True) for m in request.messages]
+    assert request.message_dicts is request.message_dicts and "name" not in request.message_dicts[0]
+
+
 def test_a_named_conversation_prefers_prompt_cache_key_to_the_header():
     msgs = [{"role": "user", "content": "one"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]
     by_key = identify(_request(msgs, prompt_cache_key="c"), "k", {SESSION_HEADER: "h"}, KEYS, True)

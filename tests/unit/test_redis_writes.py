@@ -2,7 +2,6 @@
 write keeps its own fail-open guard, and a cancelled request's writes still land."""
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -10,31 +9,33 @@ import redis
 
 from frontier.feedback.redis_server import connect, free_port
 from frontier.redis_guard import FailOpen
-from frontier.redis_writes import GroupCommit, Write, execute
+from frontier.redis_writes import GroupCommit, Write, async_twin, execute
 from tests.support.budget import redis_client, redis_server  # noqa: F401 - fixtures
 
 
 class CountingPipelines:
-    """Counts the pipelines a client executes (round trips) and can hold each one at ``gate``."""
+    """Counts the pipelines the group commit executes for a client (round trips) and can hold each one at
+    ``gate`` (an ``asyncio.Event``)."""
 
-    def __init__(self, client, monkeypatch, gate=None):
+    def __init__(self, commits, client, monkeypatch, gate=None):
         self.executed, self.gate = 0, gate
-        pipeline = client.pipeline
+        twin = commits.twin(client)
+        pipeline = twin.pipeline
 
         def counted(*args, **kwargs):
             pipe = pipeline(*args, **kwargs)
             execute = pipe.execute
 
-            def run(*a, **kw):
+            async def run(*a, **kw):
                 self.executed += 1
                 if self.gate is not None:
-                    assert self.gate.wait(10)
-                return execute(*a, **kw)
+                    await asyncio.wait_for(self.gate.wait(), 10)
+                return await execute(*a, **kw)
 
             pipe.execute = run
             return pipe
 
-        monkeypatch.setattr(client, "pipeline", counted)
+        monkeypatch.setattr(twin, "pipeline", counted)
 
 
 def _set(client, guard, key, value="1"):
@@ -42,8 +43,8 @@ def _set(client, guard, key, value="1"):
 
 
 async def test_concurrent_requests_share_round_trips_and_every_write_lands(redis_client, monkeypatch):  # noqa: F811
-    pipelines = CountingPipelines(redis_client, monkeypatch)
     commits, guard = GroupCommit(), FailOpen("test")
+    pipelines = CountingPipelines(commits, redis_client, monkeypatch)
     results = await asyncio.gather(*(commits.commit([_set(redis_client, guard, f"k{i}"), _set(redis_client, guard, f"c{i}")])
                                      for i in range(50)))  # fmt: skip
     assert results == [[True, True]] * 50
@@ -61,9 +62,9 @@ async def _until(condition, timeout_s=10.0):
 
 async def _first_commit_held(client, monkeypatch, key):
     """A group commit whose first write (``key``) is in its round trip, held there until ``gate`` is set."""
-    gate = threading.Event()
-    pipelines = CountingPipelines(client, monkeypatch, gate=gate)
+    gate = asyncio.Event()
     commits, guard = GroupCommit(), FailOpen("test")
+    pipelines = CountingPipelines(commits, client, monkeypatch, gate=gate)
     first = asyncio.create_task(commits.commit([_set(client, guard, key)]))
     await _until(lambda: pipelines.executed > 0)
     return gate, pipelines, commits, guard, first
@@ -79,8 +80,8 @@ async def test_writes_arriving_during_a_round_trip_go_together_in_the_next(redis
 
 
 async def test_a_lone_request_pays_one_round_trip(redis_client, monkeypatch):  # noqa: F811
-    pipelines = CountingPipelines(redis_client, monkeypatch)
     commits, guard = GroupCommit(), FailOpen("test")
+    pipelines = CountingPipelines(commits, redis_client, monkeypatch)
     for i in range(3):
         assert await commits.commit([_set(redis_client, guard, "a"), _set(redis_client, guard, "b")]) == [True, True]
     assert pipelines.executed == 3
@@ -136,3 +137,28 @@ def test_every_reply_is_matched_to_its_write(redis_client):  # noqa: F811
     writes = [_set(redis_client, guard, "x", "1"), Write(other, guard, lambda p: p.incr("x")), _set(redis_client, guard, "y")]
     assert execute(writes) == [True, True, True]
     assert redis_client.mget(["x", "y"]) == [b"2", b"1"]
+
+
+@pytest.mark.parametrize(
+    ("url", "connection"),
+    [("redis://:secret@127.0.0.1:6390/3", "Connection"), ("rediss://127.0.0.1:6390/0", "SSLConnection"),
+     ("unix:///tmp/frontier-test.sock?db=2", "UnixDomainSocketConnection")],
+)
+def test_the_asyncio_twin_reaches_the_same_server_with_the_same_timeouts(url, connection):
+    settings = async_twin(connect(url, 0.3)).connection_pool.connection_kwargs
+    assert type(async_twin(connect(url, 0.3)).connection_pool).__module__ == "redis.asyncio.connection"
+    assert async_twin(connect(url, 0.3)).connection_pool.connection_class.__name__ == connection
+    assert settings["socket_timeout"] == settings["socket_connect_timeout"] == 0.3
+    expected = {"Connection": {"host": "127.0.0.1", "port": 6390, "db": 3, "password": "secret"},
+                "SSLConnection": {"host": "127.0.0.1", "port": 6390, "db": 0},
+                "UnixDomainSocketConnection": {"path": "/tmp/frontier-test.sock", "db": 2}}[connection]
+    assert {k: settings.get(k) for k in expected} == expected
+
+
+async def test_a_group_commit_goes_through_the_twin_of_each_client(redis_client):  # noqa: F811
+    commits = GroupCommit()
+    assert commits.twin(redis_client) is commits.twin(redis_client)
+    other = redis.Redis(connection_pool=redis_client.connection_pool)
+    assert commits.twin(other) is not commits.twin(redis_client)
+    assert await commits.commit([_set(other, FailOpen("test"), "via-twin")]) == [True]
+    assert redis_client.get("via-twin") == b"1"

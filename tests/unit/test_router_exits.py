@@ -94,19 +94,24 @@ class Ctx:
 
 
 class FakeOnline:
-    """Decision logging that may wait at ``gate``; records what it was given."""
+    """Decision logging whose round trip may wait at ``gate``; records what it was given."""
 
     def __init__(self, client, gate=None):
         self.client, self.gate, self.entered, self.logged, self.retries = client, gate, asyncio.Event(), [], []
-        self.loop = asyncio.get_running_loop()
 
     def decision_write(self, context, decision, key):
         return "chatcmpl-frtest", Write(self.client, FailOpen("decision logging"), lambda pipe: self._stage(pipe, context))
 
-    def _stage(self, pipe, context):  # runs in the group commit's thread, as Redis calls do
-        self.loop.call_soon_threadsafe(self.entered.set)
-        while self.gate is not None and not self.gate.is_set():
-            time.sleep(0.005)
+    def _stage(self, pipe, context):  # runs in the group commit, on the loop: the round trip waits for the gate
+        self.entered.set()
+        if self.gate is not None:
+            execute = pipe.execute
+
+            async def held(*args, **kwargs):
+                await self.gate.wait()
+                return await execute(*args, **kwargs)
+
+            pipe.execute = held
         self.logged.append(context)
         pipe.ping()
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from frontier.schemas import ChatCompletionRequest, Decision
 from frontier.security.keys import KeyInfo, generate_key
-from frontier.security.logs import configure_logging, log_request, request_id, scrub
+from frontier.security.logs import RequestLogFile, configure_logging, log_request, request_id, scrub
 
 KEY = generate_key()
 HELM_KEY = "sk-frontier-" + "Q" * 40
@@ -130,3 +130,21 @@ def test_request_records_go_to_their_own_file_redacted_or_nowhere(tmp_path):
     assert (record["request_id"], record["pool"], record["key_name"]) == ("req-file", "reasoning", "team-a")
     assert PROMPT not in written and KEY not in written
     assert "other records stay on stderr" in stream.getvalue() and "req-" not in stream.getvalue()
+
+
+def test_the_request_log_file_formats_each_record_once_and_rotates_past_its_size(tmp_path):
+    path = tmp_path / "requests-1.jsonl"
+    handler = RequestLogFile(path, maxBytes=300, backupCount=2, encoding="utf-8")
+    formatted = []
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.format = lambda record: formatted.append(record) or logging.Handler.format(handler, record)
+    try:
+        for i in range(10):
+            handler.emit(logging.makeLogRecord({"msg": f"{i:02d}" + "x" * 98}))  # 101 bytes a line
+    finally:
+        handler.close()
+    assert len(formatted) == 10
+    files = [path, path.with_name(path.name + ".1"), path.with_name(path.name + ".2")]
+    lines = [line for f in reversed(files) for line in f.read_text().splitlines()]
+    assert [line[:2] for line in lines] == [f"{i:02d}" for i in range(10 - len(lines), 10)]  # the newest, in order
+    assert all(f.stat().st_size <= 300 for f in files) and len(lines) == 6  # two lines a file, three files kept

@@ -10,6 +10,7 @@ named like prompt text (``messages``, ``prompt``, ``content``, ...) unless ``log
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import uuid
@@ -132,9 +133,27 @@ def configure_logging(
         if request_log_file is None:
             raise ValueError("request_log 'file' needs request_log_file")
         request_log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(request_log_file, maxBytes=ROTATE_BYTES, backupCount=ROTATE_BACKUPS, encoding="utf-8")
+        handler = RequestLogFile(request_log_file, maxBytes=ROTATE_BYTES, backupCount=ROTATE_BACKUPS, encoding="utf-8")
         requests.addHandler(_as_json(handler, log_prompts))
     return logger
+
+
+class RequestLogFile(RotatingFileHandler):
+    """``RotatingFileHandler`` that formats each record once: the stdlib's formats it a second time (and stats the
+    file twice) only to see whether it would overflow the file."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+            if self.stream is None:
+                self.stream = self._open()
+            # Only a regular file rotates (bpo-45401): not /dev/null or a pipe given as the log file.
+            if 0 < self.maxBytes <= self.stream.tell() + len(line) and os.path.isfile(self.baseFilename):
+                self.doRollover()
+            self.stream.write(line)
+            self.flush()
+        except Exception:  # as logging.Handler.emit: a failed log line never fails the request
+            self.handleError(record)
 
 
 def _reset(logger: logging.Logger) -> logging.Logger:

@@ -102,7 +102,7 @@ class RouterService:
     ) -> tuple[Decision, DecisionContext | None]:
         """The router's decision (``session``: a follow-up turn's conversation, scored on the turn's own messages),
         and for a decision it made itself the context its feedback will need."""
-        messages = [m.model_dump(exclude_none=True) for m in request.messages]
+        messages = request.message_dicts
         features = extract_features(turn_messages(messages) if session is not None else messages, request.tools)
         knob = default_knob(self.config)
         if request.frontier is not None and (
@@ -168,7 +168,7 @@ class RouterService:
         if self.access is not None:
             self.access.check_pool_fit(request, decision.pool)
         engine_request = request.model_dump(exclude_unset=True, exclude={"frontier", "reasoning_effort"})
-        engine_request["messages"] = [m.model_dump(exclude_none=True) for m in request.messages]
+        engine_request["messages"] = request.message_dicts
         if request.stream:
             # Usage is always asked of the engine so the final chunk can carry the cost.
             engine_request["stream_options"] = {**engine_request.get("stream_options", {}), "include_usage": True}

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import orjson
 import redis
 
 from frontier.config import FrontierConfig, SessionConfig
@@ -68,8 +68,7 @@ def identify(
     request: ChatCompletionRequest, key_name: str, headers: Mapping[str, str] | None, keys: Keys, hash_history: bool
 ) -> Conversation | None:
     """The request's conversation (None: no identity, or no user message at all)."""
-    dumps = [m.model_dump(exclude_none=True) for m in request.messages]
-    messages = [json.dumps(m, sort_keys=True, separators=(",", ":")) for m in dumps]
+    messages = [orjson.dumps(m, option=orjson.OPT_SORT_KEYS) for m in request.message_dicts]
     users = [i for i, m in enumerate(request.messages) if m.role == "user"]
     if not users:
         return None
@@ -90,7 +89,7 @@ def identify(
     digest = _digest(tenant, b"history")
     follows = None
     for i, message in enumerate(messages[: last + 1]):
-        digest.update(message.encode("utf-8", "surrogatepass"))
+        digest.update(message)
         if i + 1 == previous_end:
             follows = keys.conversation(digest.hexdigest())
     return Conversation(follows, keys.conversation(digest.hexdigest()), history_tokens)

@@ -111,7 +111,7 @@ def request_attributes(request: ChatCompletionRequest, log_prompts: bool) -> dic
     if request.reasoning_effort is not None:
         attributes["frontier.reasoning_effort"] = request.reasoning_effort
     if log_prompts:
-        attributes["gen_ai.input.messages"] = otel_messages([m.model_dump(exclude_none=True) for m in request.messages])
+        attributes["gen_ai.input.messages"] = otel_messages(request.message_dicts)
     return attributes
 
 

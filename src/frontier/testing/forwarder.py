@@ -15,7 +15,7 @@ from ray import serve
 
 from frontier import jsonbytes
 from frontier.serving.http import sse
-from frontier.serving.pool_client import ServeLLMPoolClient
+from frontier.serving.pool_client import PoolClient, ServeLLMPoolClient
 from frontier.serving.pools import engine_model_id
 
 MODEL = "frontier-light"  # the name clients send: every request goes to the light pool
@@ -31,16 +31,20 @@ class Forwarder:
         self.reasoning = reasoning  # bound so that the stack is Frontier's, never called
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        app = FastAPI()
+        return forwarding_app(self.light)
 
-        @app.post("/v1/chat/completions")
-        async def chat(request: Request) -> Response:
-            body = orjson.loads(await request.body())
-            body["model"] = engine_model_id("light")
-            result = await self.light.chat(body)
-            if result.response is not None:
-                return Response(jsonbytes.dumps(result.response), media_type="application/json")
-            return StreamingResponse(sse.encode(result.chunks), media_type="text/event-stream")
 
-        return app
+def forwarding_app(light: PoolClient) -> FastAPI:
+    """The forwarder's app: each chat completion's body, its model set to the light pool's, sent to ``light``."""
+    app = FastAPI()
 
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        body["model"] = engine_model_id("light")
+        result = await light.chat(body)
+        if result.response is not None:
+            return Response(jsonbytes.dumps(result.response), media_type="application/json")
+        return StreamingResponse(sse.encode(result.chunks), media_type="text/event-stream")
+
+    return app
