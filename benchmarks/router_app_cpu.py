@@ -20,12 +20,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import re
 import tempfile
 import threading
-import re
 import time
 from pathlib import Path
-
 
 from frontier.feedback.redis_server import RedisHandle
 from frontier.serving.ingress import build_replica
@@ -75,7 +74,8 @@ async def drive(app, model: str, concurrency: int, requests: int) -> dict:
 def thread_cpu() -> dict[int, tuple[str, float]]:
     """Native thread id -> (Python thread name, CPU seconds so far) of this process."""
     names = {t.native_id: t.name for t in threading.enumerate()}
-    return {tid: (re.sub(r"_\d+$|-\d+.*$", "", names.get(tid, name)), cpu) for tid, (name, cpu) in proc_threads(os.getpid()).items()}
+    threads = proc_threads(os.getpid()).items()
+    return {tid: (re.sub(r"_\d+$|-\d+.*$", "", names.get(tid, name)), cpu) for tid, (name, cpu) in threads}
 
 
 def profiled(name: str, out: Path | None, rate: int = 250):

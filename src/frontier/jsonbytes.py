@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 
 
-def dumps(value: Any) -> bytes:
-    """``value`` as compact UTF-8 JSON."""
+def dumps(value: Any, sort_keys: bool = False) -> bytes:
+    """``value`` as compact UTF-8 JSON (``sort_keys``: each object's keys in order)."""
     try:
-        return orjson.dumps(value)
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":")).encode("utf-8")
+        return json.dumps(value, separators=(",", ":"), sort_keys=sort_keys).encode("utf-8")

@@ -50,7 +50,8 @@ def async_twin(client: redis.Redis) -> redis.asyncio.Redis:
     pool = client.connection_pool
     settings = {k: v for k, v in pool.connection_kwargs.items() if k in TWIN_SETTINGS or k.startswith("ssl_")}
     connection_class = TWIN_CONNECTIONS[pool.connection_class]
-    return redis.asyncio.Redis(connection_pool=redis.asyncio.ConnectionPool(connection_class=connection_class, **settings))
+    twin_pool = redis.asyncio.ConnectionPool(connection_class=connection_class, **settings)
+    return redis.asyncio.Redis(connection_pool=twin_pool)
 
 
 class GroupCommit:

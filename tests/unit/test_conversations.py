@@ -265,6 +265,14 @@ def test_an_ascii_conversation_keeps_its_key_across_the_orjson_upgrade():
     assert _identity(messages).key == KEYS.conversation(digest.hexdigest())
 
 
+def test_a_history_orjson_cannot_write_still_has_a_conversation():
+    function = {"name": "f", "arguments": "{}", "big": 2**70}  # orjson refuses integers past 64 bits
+    call = {"role": "assistant", "tool_calls": [{"id": "t", "type": "function", "function": function}]}
+    messages = [{"role": "user", "content": "one"}, call, {"role": "user", "content": "two"}]
+    assert _identity(messages).key == _identity(messages).key
+    assert _identity(messages).follows == _identity(messages[:1]).key
+
+
 def test_message_dicts_are_the_messages_without_unset_fields_made_once():
     request = _request([{"role": "user", "content": "one", "name": None}, {"role": "assistant", "content": "a"}])
     assert request.message_dicts == [m.model_dump(exclude_none=True) for m in request.messages]

@@ -198,3 +198,6 @@ def test_json_bodies_orjson_refuses_are_still_written():
     assert jsonbytes.dumps({"ok": [1, "é"]}) == '{"ok":[1,"é"]}'.encode()
     for value in ({"n": 2**70}, {"s": "lone \udfff"}, {1: "int key"}):
         assert json.loads(jsonbytes.dumps(value)) == json.loads(json.dumps(value))
+    # Sorted keys either way: by orjson, and by json where orjson refuses the value.
+    assert jsonbytes.dumps({"b": 1, "a": {"d": 2, "c": 3}}, sort_keys=True) == b'{"a":{"c":3,"d":2},"b":1}'
+    assert jsonbytes.dumps({"b": 2**70, "a": 1}, sort_keys=True) == b'{"a":1,"b":1180591620717411303424}'

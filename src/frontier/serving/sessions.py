@@ -19,9 +19,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import orjson
 import redis
 
+from frontier import jsonbytes
 from frontier.config import FrontierConfig, SessionConfig
 from frontier.feedback.keys import Keys
 from frontier.redis_guard import FailOpen
@@ -68,7 +68,7 @@ def identify(
     request: ChatCompletionRequest, key_name: str, headers: Mapping[str, str] | None, keys: Keys, hash_history: bool
 ) -> Conversation | None:
     """The request's conversation (None: no identity, or no user message at all)."""
-    messages = [orjson.dumps(m, option=orjson.OPT_SORT_KEYS) for m in request.message_dicts]
+    messages = [jsonbytes.dumps(m, sort_keys=True) for m in request.message_dicts]
     users = [i for i, m in enumerate(request.messages) if m.role == "user"]
     if not users:
         return None
