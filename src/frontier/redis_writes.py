@@ -105,54 +105,24 @@ class GroupCommit:
             self._drain = None
 
     async def _execute(self, writes: Sequence[Write]) -> list[bool]:
+        """One pipeline (no transaction) per client; whether each write succeeded."""
         done = [False] * len(writes)
-        for indexes in _by_client(writes):
+        by_client: dict[int, list[int]] = {}
+        for i, write in enumerate(writes):
+            by_client.setdefault(id(write.client), []).append(i)
+        for indexes in by_client.values():
             pipe = self.twin(writes[indexes[0]].client).pipeline(transaction=False)
             for i in indexes:
                 writes[i].stage(pipe)
             try:
                 replies = await pipe.execute(raise_on_error=False)
             except REDIS_ERRORS as exc:
-                _failed(writes, indexes, exc)
+                for i in indexes:
+                    writes[i].guard.failed(exc)
                 continue
-            _settle(writes, indexes, replies, done)
+            for i, reply in zip(indexes, replies, strict=True):
+                if isinstance(reply, Exception):
+                    writes[i].guard.failed(reply)
+                else:
+                    done[i] = True
         return done
-
-
-def execute(writes: Sequence[Write]) -> list[bool]:
-    """Blocking, with each write's own client: one pipeline (no transaction) per client; whether each write
-    succeeded."""
-    done = [False] * len(writes)
-    for indexes in _by_client(writes):
-        pipe = writes[indexes[0]].client.pipeline(transaction=False)
-        for i in indexes:
-            writes[i].stage(pipe)
-        try:
-            replies = pipe.execute(raise_on_error=False)
-        except REDIS_ERRORS as exc:
-            _failed(writes, indexes, exc)
-            continue
-        _settle(writes, indexes, replies, done)
-    return done
-
-
-def _by_client(writes: Sequence[Write]) -> list[list[int]]:
-    """The writes' indexes, grouped by client in order."""
-    groups: dict[int, list[int]] = {}
-    for i, write in enumerate(writes):
-        groups.setdefault(id(write.client), []).append(i)
-    return list(groups.values())
-
-
-def _failed(writes: Sequence[Write], indexes: list[int], exc: Exception) -> None:
-    for i in indexes:
-        writes[i].guard.failed(exc)
-
-
-def _settle(writes: Sequence[Write], indexes: list[int], replies: list, done: list[bool]) -> None:
-    """Marks each write done, or failed against its guard where its reply is an error."""
-    for i, reply in zip(indexes, replies, strict=True):
-        if isinstance(reply, Exception):
-            writes[i].guard.failed(reply)
-        else:
-            done[i] = True

@@ -15,7 +15,7 @@ from frontier.config import PoolConfig, SessionConfig, load_config
 from frontier.feedback.keys import Keys
 from frontier.feedback.redis_server import connect, free_port
 from frontier.redis_guard import FailOpen
-from frontier.redis_writes import Write, execute
+from frontier.redis_writes import GroupCommit, Write
 from frontier.routing.feature_map import FeatureMap
 from frontier.routing.router import Router, SwitchRule, ThresholdRule, follow_up
 from frontier.routing.types import CostKnob, Pool, Reason, SessionState
@@ -335,7 +335,7 @@ async def test_a_small_first_turn_asks_redis_nothing_and_a_follow_up_one_get(red
     first = _request([{"role": "user", "content": "hi"}])
     conversation, turn = await sessions.find_async(first, TENANT.name, {})
     assert turn is None and conversation.follows is None and calls == []
-    assert execute([sessions.remember(conversation, Pool.REASONING, "chatcmpl-1")]) == [True]
+    assert await GroupCommit().commit([sessions.remember(conversation, Pool.REASONING, "chatcmpl-1")]) == [True]
     follow = _request([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"},
                        {"role": "user", "content": "thanks"}])  # fmt: skip
     conversation, turn = await sessions.find_async(follow, TENANT.name, {})

@@ -1,5 +1,7 @@
 """What a replica logs for feedback: a pool moved by overflow, fallback or a budget carries no propensity."""
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from frontier.feedback.redis_server import connect
 from frontier.routing.features import features_from_prompt
 from frontier.routing.policies import build_router
 from frontier.routing.types import StatsSnapshot
-from frontier.redis_writes import execute
+from frontier.redis_writes import GroupCommit
 from frontier.serving.online import OnlineRouting
 from tests.support.budget import redis_server  # noqa: F401 - fixture
 
@@ -26,7 +28,7 @@ def test_a_moved_decision_is_logged_without_the_routers_propensity(redis_server,
         other = "reasoning" if served.pool == "light" else "light"
         served = served.model_copy(update={"pool": other, "reason": "overflow"})
     cid, write = online.decision_write(routed.context, served, None)
-    assert execute([write]) == [True]
+    assert asyncio.run(GroupCommit().commit([write])) == [True]
     logged = online.service.log.get(cid)
     assert logged["pool"] == served.pool
     assert logged["prop"] == (0.0 if moved else routed.context.propensity)

@@ -5,6 +5,7 @@ request path keeps answering (limits and decision logging fail open, feedback ge
 nothing raises), and that every feedback answered 202 is applied once Redis is back.
 """
 
+import asyncio
 import shutil
 import threading
 import time
@@ -22,7 +23,7 @@ from frontier.feedback.keys import GROUP, Keys
 from frontier.feedback.live import LiveStats
 from frontier.feedback.redis_server import EmbeddedRedis, connect, free_port
 from frontier.feedback.service import FeedbackService, new_completion_id
-from frontier.redis_writes import execute
+from frontier.redis_writes import GroupCommit
 from frontier.routing.feature_map import FeatureMap
 from frontier.routing.types import DecisionContext
 from frontier.security.keys import KeyInfo
@@ -77,7 +78,8 @@ class Replica:
         cid = new_completion_id()
         ctx = DecisionContext("light", FMAP(np.ones(16)), {"light": 0.1, "reasoning": 0.2}, FMAP.fingerprint,
                               1.0, "t", 1, key_id=KEY.name, score=0.3)  # fmt: skip
-        return cid if execute([self.service.decision_write(cid, ctx)]) == [True] else None  # as the router commits it
+        committed = asyncio.run(GroupCommit().commit([self.service.decision_write(cid, ctx)]))  # as the router does
+        return cid if committed == [True] else None
 
     def feedback(self, cid: str) -> bool:
         """Submit feedback; True on 202 (remembered), False on 503 with Retry-After."""

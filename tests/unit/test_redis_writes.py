@@ -9,7 +9,7 @@ import redis
 
 from frontier.feedback.redis_server import connect, free_port
 from frontier.redis_guard import FailOpen
-from frontier.redis_writes import GroupCommit, Write, async_twin, execute
+from frontier.redis_writes import GroupCommit, Write, async_twin
 from tests.support.budget import redis_client, redis_server  # noqa: F401 - fixtures
 
 
@@ -131,11 +131,11 @@ async def test_a_bug_in_a_stage_reaches_its_requests_and_not_the_next_group(redi
     assert await commits.commit([_set(redis_client, guard, "after")]) == [True] and not guard.skip()
 
 
-def test_every_reply_is_matched_to_its_write(redis_client):  # noqa: F811
+async def test_every_reply_is_matched_to_its_write(redis_client):  # noqa: F811
     other = redis.Redis(connection_pool=redis_client.connection_pool)  # a second client object: its own pipeline
     guard = FailOpen("test")
     writes = [_set(redis_client, guard, "x", "1"), Write(other, guard, lambda p: p.incr("x")), _set(redis_client, guard, "y")]
-    assert execute(writes) == [True, True, True]
+    assert await GroupCommit().commit(writes) == [True, True, True]
     assert redis_client.mget(["x", "y"]) == [b"2", b"1"]
 
 
