@@ -184,6 +184,26 @@ def test_cancel_drops_the_rest_and_writes_what_ran(queue):
     assert q.get(batch["id"], "k")["request_counts"] == {"total": 3, "completed": 1, "failed": 0}
 
 
+def test_a_line_that_ends_while_a_cancelled_batch_is_written_is_in_both_its_files_and_counts_or_neither(queue):
+    q, files = queue
+    batch = make_batch(q, jsonl(line("a"), line("b")))
+    tasks, _ = q.claim("w", 2, 10)
+    q.record(batch["id"], result_field("a", 0), 0, {"custom_id": "a"}, True, tasks[0].entry)
+    q.cancel(batch["id"], "k")
+    create, late = files.create, []
+
+    def create_while_b_ends(*args, **kwargs):  # "b" was running: it ends between the read and the end
+        late.append(q.record(batch["id"], result_field("b", 1), 1, {"custom_id": "b"}, True, tasks[1].entry))
+        return create(*args, **kwargs)
+
+    files.create = create_while_b_ends
+    q.finalize_pending(files)
+    done = q.get(batch["id"], "k")
+    ids = [json.loads(x)["custom_id"] for x in files.content(done["output_file_id"], "k").decode().splitlines()]
+    assert late == [False] and ids == ["a"] and done["request_counts"]["completed"] == 1
+    assert q.backlog() == 0  # its entry acknowledged all the same
+
+
 def test_lists_are_per_key_newest_first_and_paged(queue):
     q, _ = queue
     ids = [make_batch(q, jsonl(line("a")))["id"] for _ in range(5)]

@@ -5,7 +5,8 @@ is written by one Lua script that stores it only if the line has none yet (HSETN
 then, acknowledges and deletes the entry, and queues the batch for finalization when its last line is done:
 a line processed twice (a reclaimed entry whose first worker was only slow) still has one result. Entries
 of a worker that died are reclaimed by others with XAUTOCLAIM after ``batch.claim_idle_s``; live workers
-keep their claims fresh.
+keep their claims fresh. Finalization seals a batch's results as it reads them: a line that ends after that
+(one running when its batch was cancelled) is dropped, so the files and the counts agree.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ ACTIVE = ("validating", "in_progress")
 RECORD = """
 local new = 0
 local status = redis.call('HGET', KEYS[1], 'status')
--- Once a batch has ended its files are written and its results deleted: a late line is dropped.
-if status == 'in_progress' or status == 'finalizing' or status == 'cancelling' then
+-- Once finalization has read a batch's results (sealed), they are what its files hold: a late line is dropped.
+if (status == 'in_progress' or status == 'finalizing' or status == 'cancelling')
+    and redis.call('HEXISTS', KEYS[1], 'sealed') == 0 then
   new = redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
 end
 if new == 1 then
@@ -50,6 +52,13 @@ if new == 1 then
   end
 end
 return new
+"""
+
+SEAL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'finalizing' and status ~= 'cancelling' then return false end
+redis.call('HSET', KEYS[1], 'sealed', '1')
+return redis.call('HVALS', KEYS[2])
 """
 
 CANCEL = """
@@ -119,6 +128,7 @@ class BatchQueue:
         self.config = config
         self._record = client.register_script(RECORD)
         self._cancel = client.register_script(CANCEL)
+        self._seal = client.register_script(SEAL)
 
     # -- creation and reading (request path) --------------------------------------------------------------
 
@@ -248,14 +258,15 @@ class BatchQueue:
     def finalize(self, batch_id: str, files: FileStore) -> None:
         """Write a batch's output and error files (ordered by line) and end it. Idempotent: the file ids are
         the batch's, so a finalization cut short and redone writes the same files."""
-        state = self.state(batch_id)
-        status = state.get("status")
-        if status not in ("finalizing", "cancelling"):
+        results = self._seal(keys=[self.keys.batch(batch_id), self.keys.batch_results(batch_id)])
+        if results is None:
             self.client.srem(self.keys.batch_finalize, batch_id)
             return
+        state = self.state(batch_id)
+        status = state["status"]
         owner = json.loads(state["spec"])["owner"]["name"]
         lines: dict[str, list[tuple[int, bytes]]] = {"o": [], "e": []}
-        for value in self.client.hvals(self.keys.batch_results(batch_id)):
+        for value in results:
             kind, index, line = value.split(b"|", 2)
             lines[kind.decode()].append((int(index), line))
         update: dict[str, str] = {}
