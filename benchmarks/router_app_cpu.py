@@ -1,8 +1,10 @@
 """A router replica's own CPU per request, in-process: Frontier's app against the forwarder's, without Ray.
 
 Both apps are the ones a replica serves: Frontier's built by ``frontier.serving.ingress.build_replica`` (the
-routing policy, online routing, conversations, limits, metrics and request log, against a real embedded Redis),
-the forwarder's by ``frontier.testing.forwarder.forwarding_app``. Their pools answer at once
+routing policy, online routing, conversations, metrics and request log, against a real embedded Redis; and as
+``frontier-limits`` with an API key that has a rate limit and reasoning budgets, so each request also passes
+authentication, the key's rate limit and a budget reservation), the forwarder's by
+``frontier.testing.forwarder.forwarding_app``. Their pools answer at once
 (``frontier.testing.asgi_app.InstantPool``) and httpx calls them over ASGI, so the difference is what deciding,
 logging and limits cost a replica, with the HTTP framework around them; the client's own CPU is in both figures.
 ``--profile DIR`` also samples each app's run at c=16 with py-spy (all threads) into DIR. The last line is JSON.
@@ -31,27 +33,31 @@ from frontier.serving.ingress import build_replica
 from frontier.serving.http.app import build_app
 from frontier.testing.asgi_app import InstantPool, client
 from frontier.testing.forwarder import MODEL, forwarding_app
+from frontier.security.keys import hash_key
 from frontier.testing.stack import test_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 from profile_router import thread_cpu as proc_threads, thread_use  # noqa: E402
 
+API_KEY = "sk-router-app-cpu"
+LIMITED = {"name": "bench", "sha256": hash_key(API_KEY), "rpm": 10**7, "reasoning_share_budget": 0.5,
+           "reasoning_tokens_per_day": 10**12}  # limits that never refuse: their cost, not their answers
 PROMPTS = ["hi there, how are you today?", "write a short poem about the sea", "what is the capital of France?",
            "list three colours"]
 
 
-def frontier_config(redis_url: str, logs: Path) -> dict:
+def frontier_config(redis_url: str, logs: Path, keys: list[dict] | None = None) -> dict:
     """Frontier as ``benchmarks/overhead.py`` runs it: every request routed to light after the full decision."""
-    data = test_config(reasoning_share=0.0).model_dump()
+    data = test_config(keys, reasoning_share=0.0).model_dump()
     data["feedback"]["explore_cap"] = 0.0
     data["redis"]["url"] = redis_url
     data["observability"]["request_log_dir"] = str(logs)
     return data
 
 
-async def drive(app, model: str, concurrency: int, requests: int) -> dict:
+async def drive(app, model: str, concurrency: int, requests: int, headers: dict[str, str]) -> dict:
     """``requests`` chat completions from ``concurrency`` clients; CPU (every thread of this process) and wall."""
-    async with client(app) as http:
+    async with client(app, headers=headers) as http:
         semaphore = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> None:
@@ -89,21 +95,25 @@ def profiled(name: str, out: Path | None, rate: int = 250):
 
 
 async def run(args: argparse.Namespace, redis_url: str, logs: Path) -> dict:
-    replica = build_replica(frontier_config(redis_url, logs), {"light": InstantPool(), "reasoning": InstantPool()})
-    apps = {"forwarder": (forwarding_app(InstantPool()), MODEL), "frontier": (build_app(replica.state), "frontier")}
+    pools = {"light": InstantPool(), "reasoning": InstantPool()}
+    replicas = [build_replica(frontier_config(redis_url, logs, keys), pools) for keys in (None, [LIMITED])]
+    apps = {"forwarder": (forwarding_app(InstantPool()), MODEL, {}),
+            "frontier": (build_app(replicas[0].state), "frontier", {}),
+            "frontier-limits": (build_app(replicas[1].state), "frontier", {"Authorization": f"Bearer {API_KEY}"})}
     result: dict = {}
     try:
         for level in args.levels:
-            for name, (app, model) in apps.items():
+            for name, (app, model, headers) in apps.items():
                 spy = profiled(f"{name}-c{level}", args.profile) if level == max(args.levels) else None
-                result.setdefault(name, {})[f"c{level}"] = await drive(app, model, level, args.requests)
+                result.setdefault(name, {})[f"c{level}"] = await drive(app, model, level, args.requests, headers)
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
                     spy.wait(timeout=30)
     finally:
-        replica.stop()
-    result["gap_ms"] = {c: round(result["frontier"][c]["cpu_ms_per_req"] - result["forwarder"][c]["cpu_ms_per_req"], 3)
-                        for c in result["frontier"]}
+        for replica in replicas:
+            replica.stop()
+    result["gap_ms"] = {name: {c: round(result[name][c]["cpu_ms_per_req"] - result["forwarder"][c]["cpu_ms_per_req"], 3)
+                               for c in result[name]} for name in ("frontier", "frontier-limits")}  # fmt: skip
     return result
 
 
@@ -120,7 +130,7 @@ def main() -> None:
     with RedisHandle(config.redis) as redis:
         result = asyncio.run(run(args, redis.url, logs))
     shutil.rmtree(logs, ignore_errors=True)
-    for name in ("forwarder", "frontier"):
+    for name in ("forwarder", "frontier", "frontier-limits"):
         print(name, json.dumps(result[name]))
     print(json.dumps(result))
 

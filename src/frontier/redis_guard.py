@@ -1,9 +1,9 @@
 """The one fail-open guard for Redis calls on the request path.
 
 Any ``redis.RedisError`` (unreachable, timeout, OOM under ``noeviction``, READONLY replica, NOGROUP,
-EXECABORT, a script error...) inside ``FailOpen.call`` returns the caller's fallback instead of
-raising, is logged once per cool-down, and makes the guard skip Redis for ``cooldown_s`` so an outage
-adds no latency per request. What a fallback means is the caller's choice: "allowed" for limits,
+EXECABORT, a script error...) inside ``FailOpen.call`` (``acall`` for a coroutine) returns the caller's
+fallback instead of raising, is logged once per cool-down, and makes the guard skip Redis for ``cooldown_s``
+so an outage adds no latency per request. What a fallback means is the caller's choice: "allowed" for limits,
 "not logged" for the decision log. Code that must not pretend (feedback intake) uses
 ``FailOpen.failed`` to share the state and raises a 503 itself.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 import redis
@@ -53,6 +53,16 @@ class FailOpen:
             self.failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             self._down_until = self.clock() + self.cooldown_s
+
+    async def acall(self, fallback: T, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``call`` for a coroutine function: ``await fn(*args, **kwargs)``, or ``fallback``."""
+        if self.skip():
+            return fallback
+        try:
+            return await fn(*args, **kwargs)
+        except REDIS_ERRORS as exc:
+            self.failed(exc)
+            return fallback
 
     def call(self, fallback: T, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)``, or ``fallback`` while cooling down or when it raises a Redis error."""

@@ -1,11 +1,12 @@
-"""The request path's Redis writes, committed in groups.
+"""The request path's Redis calls on the event loop: asyncio twins of the sync clients, and grouped writes.
+
+A ``LoopTwin`` is an asyncio client for a sync client's server (same server and timeouts): the request path
+calls Redis from the event loop with it (limits, budgets, conversation lookups), with no thread hop.
 
 A routed request writes its decision log entry and its conversation's pool before it answers. Each write goes
 through ``GroupCommit``: while one pipelined round trip is in flight, the writes of other requests wait and go
-together in the next one. The round trip runs on the event loop, with an asyncio twin of the write's client
-(same server and timeouts): no thread hop, and under load one round trip for many requests. Every write keeps
-its own fail-open guard: a Redis error (or a guard in its cool-down) makes that write report False, and never
-raises.
+together in the next one, so under load one round trip serves many requests. Every write keeps its own
+fail-open guard: a Redis error (or a guard in its cool-down) makes that write report False, and never raises.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -20,6 +22,7 @@ import redis.asyncio.connection as aio_connection
 from redis import connection as sync_connection
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
+from redis.commands.core import AsyncScript
 
 from frontier.redis_guard import REDIS_ERRORS, FailOpen
 
@@ -54,20 +57,47 @@ def async_twin(client: redis.Redis) -> redis.asyncio.Redis:
     return redis.asyncio.Redis(connection_pool=twin_pool)
 
 
+class LoopTwin:
+    """The asyncio twin of ``client`` for the running event loop, made on first use.
+
+    asyncio connections belong to the loop that opened them: a call from another loop (a test's next
+    ``asyncio.run``) gets a twin of its own."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._twin: redis.asyncio.Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+
+    def redis(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        if self._twin is None or loop is not self._loop:
+            self._loop, self._twin, self._scripts = loop, async_twin(self.client), {}
+        return self._twin
+
+    async def run_script(self, source: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """The Lua script ``source`` on the server (EVALSHA, loading it once if the server lacks it)."""
+        twin = self.redis()
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = twin.register_script(source)
+        return await script(keys=keys, args=args)
+
+
 class GroupCommit:
     """Commits ``Write``s from many requests of one event loop, one pipelined round trip per client at a time."""
 
     def __init__(self) -> None:
         self._pending: list[tuple[Write, asyncio.Future[bool]]] = []
         self._drain: asyncio.Task | None = None
-        self._twins: dict[int, tuple[redis.Redis, redis.asyncio.Redis]] = {}
+        self._twins: dict[int, LoopTwin] = {}
 
     def twin(self, client: redis.Redis) -> redis.asyncio.Redis:
         """The asyncio client the writes for ``client`` go through (made on first use)."""
         known = self._twins.get(id(client))
-        if known is None or known[0] is not client:
-            known = self._twins[id(client)] = (client, async_twin(client))
-        return known[1]
+        if known is None or known.client is not client:
+            known = self._twins[id(client)] = LoopTwin(client)
+        return known.redis()
 
     async def commit(self, writes: Sequence[Write]) -> list[bool]:
         """Whether each write reached Redis (False: a Redis error, or its guard is cooling down)."""

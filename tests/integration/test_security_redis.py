@@ -2,6 +2,7 @@
 
 Reasoning budgets against a real Redis server are in tests/unit/test_budget_redis.py."""
 
+import asyncio
 import multiprocessing
 
 import pytest
@@ -41,15 +42,19 @@ def _replica(url: str, start: multiprocessing.Barrier, results: multiprocessing.
     limiter = RateLimiter(connect(url, 5.0), prefix=PREFIX, clock=lambda: now[0])
     key = KeyInfo(name="team-a", rpm=60)
     accepted, refused_waits = [], []
+
+    async def offer() -> None:
+        for step in range(int(MINUTES * 60 / STEP_S) + 1):
+            now[0] = step * STEP_S
+            try:
+                await limiter.check_request(key)
+                accepted.append(now[0])
+            except FrontierError as exc:
+                assert exc.status_code == 429 and int(exc.headers["Retry-After"]) >= 1
+                refused_waits.append(int(exc.headers["Retry-After"]))
+
     start.wait()
-    for step in range(int(MINUTES * 60 / STEP_S) + 1):
-        now[0] = step * STEP_S
-        try:
-            limiter.check_request(key)
-            accepted.append(now[0])
-        except FrontierError as exc:
-            assert exc.status_code == 429 and int(exc.headers["Retry-After"]) >= 1
-            refused_waits.append(int(exc.headers["Retry-After"]))
+    asyncio.run(offer())
     results.put((accepted, refused_waits))
 
 
@@ -75,40 +80,40 @@ def test_three_replicas_accept_at_most_70_requests_per_minute_for_a_60_rpm_key(s
     assert len(accepted) >= 60 * MINUTES, len(accepted)
 
 
-def test_redis_time_is_the_clock_by_default(client):
+async def test_redis_time_is_the_clock_by_default(client):
     limiter = RateLimiter(client, prefix=PREFIX)
     key = KeyInfo(name="slow", rpm=1)
-    limiter.check_request(key)
+    await limiter.check_request(key)
     with pytest.raises(FrontierError) as err:
-        limiter.check_request(key)
+        await limiter.check_request(key)
     assert err.value.status_code == 429 and err.value.code == "rate_limit_exceeded"
     assert 1 <= int(err.value.headers["Retry-After"]) <= 60
     assert set(err.value.body()["error"]) == {"message", "type", "param", "code"}
     assert client.pttl(f"{PREFIX}:rl:req:slow") > 0  # state expires on its own
 
 
-def test_feedback_rate_limit_is_per_key_and_separate_from_the_request_limit(client):
+async def test_feedback_rate_limit_is_per_key_and_separate_from_the_request_limit(client):
     now = [1000.0]
     limiter = RateLimiter(client, prefix=PREFIX, feedback_per_minute=10, clock=lambda: now[0])
     spammer, other = KeyInfo(name="spammer", rpm=1000), KeyInfo(name="other", feedback_per_minute=3)
     accepted = 0
     for _ in range(1000):  # 1,000 posts at one instant: only the burst gets through
         try:
-            limiter.check_feedback(spammer)
+            await limiter.check_feedback(spammer)
             accepted += 1
         except FrontierError as exc:
             assert exc.status_code == 429 and exc.code == "feedback_rate_limit_exceeded"
             assert exc.headers["Retry-After"] == "6"  # one post per 6 s at 10 per minute
     assert accepted == 1  # burst of ceil(10 * 0.1)
-    limiter.check_request(spammer)  # chat requests of the same key are not affected
-    limiter.check_feedback(other)  # nor are other keys (their own rate: 3 per minute)
+    await limiter.check_request(spammer)  # chat requests of the same key are not affected
+    await limiter.check_feedback(other)  # nor are other keys (their own rate: 3 per minute)
     with pytest.raises(FrontierError):
-        limiter.check_feedback(other)
+        await limiter.check_feedback(other)
     accepted = 0
     for second in range(60):  # a minute later, at one post offered per second: 10 accepted
         now[0] += 1
         try:
-            limiter.check_feedback(spammer)
+            await limiter.check_feedback(spammer)
             accepted += 1
         except FrontierError:
             pass

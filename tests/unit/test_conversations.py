@@ -329,17 +329,17 @@ async def test_a_follow_up_is_scored_on_its_own_turn_not_on_the_history_it_resen
 
 async def test_a_small_first_turn_asks_redis_nothing_and_a_follow_up_one_get(redis_client, monkeypatch):
     sessions = Sessions(redis_client, KEYS, SessionConfig())
-    calls = []
-    get = redis_client.get
-    monkeypatch.setattr(redis_client, "get", lambda *a, **kw: calls.append(a) or get(*a, **kw))
+    calls, twin = [], sessions.twin.redis()
+    get = twin.get
+    monkeypatch.setattr(twin, "get", lambda *a, **kw: calls.append(a) or get(*a, **kw))
     first = _request([{"role": "user", "content": "hi"}])
-    conversation, turn = await sessions.find_async(first, TENANT.name, {})
+    conversation, turn = await sessions.find(first, TENANT.name, {})
     assert turn is None and conversation.follows is None and calls == []
     assert await GroupCommit().commit([sessions.remember(conversation, Pool.REASONING, "chatcmpl-1")]) == [True]
     follow = _request([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"},
                        {"role": "user", "content": "thanks"}])  # fmt: skip
-    conversation, turn = await sessions.find_async(follow, TENANT.name, {})
+    conversation, turn = await sessions.find(follow, TENANT.name, {})
     assert turn == Turn(Pool.REASONING, "chatcmpl-1") and len(calls) == 1
     big = _request([{"role": "user", "content": "x" * 20_000}, {"role": "assistant", "content": "yo"},
                     {"role": "user", "content": "thanks"}])  # fmt: skip
-    assert (await sessions.find_async(big, TENANT.name, {}))[1] is None and len(calls) == 2
+    assert (await sessions.find(big, TENANT.name, {}))[1] is None and len(calls) == 2

@@ -74,12 +74,15 @@ class Replica:
 
     def decide(self) -> str | None:
         """What the request path does around one chat request: the limit, then the decision log."""
-        self.limiter.acquire("req", KEY.name, 10**6)  # must never raise, whatever Redis does
         cid = new_completion_id()
         ctx = DecisionContext("light", FMAP(np.ones(16)), {"light": 0.1, "reasoning": 0.2}, FMAP.fingerprint,
                               1.0, "t", 1, key_id=KEY.name, score=0.3)  # fmt: skip
-        committed = asyncio.run(GroupCommit().commit([self.service.decision_write(cid, ctx)]))  # as the router does
-        return cid if committed == [True] else None
+
+        async def request_path() -> list[bool]:  # as the router does
+            await self.limiter.acquire("req", KEY.name, 10**6)  # must never raise, whatever Redis does
+            return await GroupCommit().commit([self.service.decision_write(cid, ctx)])
+
+        return cid if asyncio.run(request_path()) == [True] else None
 
     def feedback(self, cid: str) -> bool:
         """Submit feedback; True on 202 (remembered), False on 503 with Retry-After."""
@@ -204,14 +207,14 @@ def test_keys_deleted_under_the_consumer_lose_nothing_queued(replica, server):
     wait_for(lambda: replica.applied() == 37 and replica.settled(), "feedback after NOGROUP to be applied")
 
 
-def test_limits_fail_open_on_any_redis_error(server):
+async def test_limits_fail_open_on_any_redis_error(server):
     admin = connect(server.url, 2.0)
     limiter = RateLimiter(connect(server.url, 0.25), prefix="lim", cooldown_s=0)
-    assert limiter.acquire("req", "a", 1).allowed
-    assert not limiter.acquire("req", "a", 1).allowed  # enforced while Redis works
+    assert (await limiter.acquire("req", "a", 1)).allowed
+    assert not (await limiter.acquire("req", "a", 1)).allowed  # enforced while Redis works
     admin.config_set("maxmemory", "1")
     try:
-        assert limiter.acquire("req", "b", 1).allowed and limiter.acquire("req", "b", 1).allowed
+        assert (await limiter.acquire("req", "b", 1)).allowed and (await limiter.acquire("req", "b", 1)).allowed
         assert limiter.guard.failures >= 2 and "OOM" in limiter.guard.last_error
     finally:
         admin.config_set("maxmemory", "0")

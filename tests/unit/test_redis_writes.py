@@ -9,7 +9,7 @@ import redis
 
 from frontier.feedback.redis_server import connect, free_port
 from frontier.redis_guard import FailOpen
-from frontier.redis_writes import GroupCommit, Write, async_twin
+from frontier.redis_writes import GroupCommit, LoopTwin, Write, async_twin
 from tests.support.budget import redis_client, redis_server  # noqa: F401 - fixtures
 
 
@@ -162,3 +162,18 @@ async def test_a_group_commit_goes_through_the_twin_of_each_client(redis_client)
     assert commits.twin(other) is not commits.twin(redis_client)
     assert await commits.commit([_set(other, FailOpen("test"), "via-twin")]) == [True]
     assert redis_client.get("via-twin") == b"1"
+
+
+def test_a_loop_twin_is_one_client_per_event_loop_and_runs_scripts(redis_client):  # noqa: F811
+    twin = LoopTwin(redis_client)
+    script = "return redis.call('INCR', KEYS[1]) + tonumber(ARGV[1])"
+
+    async def on_one_loop():
+        assert twin.redis() is twin.redis()
+        return twin.redis(), [await twin.run_script(script, ["n"], [10]) for _ in range(2)]
+
+    first, answers = asyncio.run(on_one_loop())
+    second, more = asyncio.run(on_one_loop())  # a connection of the first loop would fail on this one
+    assert first is not second and answers + more == [11, 12, 13, 14]
+    redis_client.script_flush()  # a server that lost its scripts (restarted) gets them again
+    assert asyncio.run(twin.run_script(script, ["n"], [0])) == 5

@@ -20,40 +20,37 @@ def test_retry_after_is_whole_seconds_at_least_one(wait, header):
     assert RateDecision(False, wait).retry_after_header == header
 
 
-class _Unreachable(redis.Redis):
-    """A client whose every command fails as a down server does."""
+def _unreachable(limiter: RateLimiter) -> list:
+    """The Redis calls ``limiter`` makes, to a server that is down (nothing listens on port 1)."""
+    calls, run = [], limiter.twin.run_script
 
-    def __init__(self):
-        super().__init__(host="127.0.0.1", port=1)
-        self.calls = 0
+    async def counted(*args):
+        calls.append(args)
+        return await run(*args)
 
-    def execute_command(self, *args, **kwargs):
-        self.calls += 1
-        raise redis.ConnectionError("down")
-
-    def pipeline(self, transaction=True, shard_hint=None):
-        self.calls += 1
-        raise redis.ConnectionError("down")
+    limiter.twin.run_script = counted
+    return calls
 
 
-def test_limits_fail_open_while_redis_is_down_and_back_off(caplog):
-    client = _Unreachable()
-    limiter = RateLimiter(client, cooldown_s=60)
+async def test_limits_fail_open_while_redis_is_down_and_back_off(caplog):
+    limiter = RateLimiter(redis.Redis(host="127.0.0.1", port=1), cooldown_s=60)
+    calls = _unreachable(limiter)
     key = KeyInfo(name="a", rpm=1)
     for _ in range(5):
-        limiter.check_request(key)
-        limiter.check_feedback(key)
-    assert client.calls == 1  # after the first failure Redis is skipped for the cool-down
+        await limiter.check_request(key)
+        await limiter.check_feedback(key)
+    assert len(calls) == 1  # after the first failure Redis is skipped for the cool-down
     assert sum("Redis unavailable for rate limits" in r.message for r in caplog.records) == 1
+    assert "ConnectionError" in limiter.guard.last_error
 
 
-def test_keys_without_limits_and_no_authentication_never_touch_redis():
-    client = _Unreachable()
-    limiter = RateLimiter(client)
+async def test_keys_without_limits_and_no_authentication_never_touch_redis():
+    limiter = RateLimiter(redis.Redis(host="127.0.0.1", port=1))
+    calls = _unreachable(limiter)
     for key in (None, KeyInfo(name="free")):
-        limiter.check_request(key)
-    limiter.check_feedback(None)
-    assert client.calls == 0
+        await limiter.check_request(key)
+    await limiter.check_feedback(None)
+    assert calls == []
 
 
 def test_guard_returns_the_fallback_for_any_redis_error_and_the_value_otherwise():
@@ -74,3 +71,23 @@ def test_guard_returns_the_fallback_for_any_redis_error_and_the_value_otherwise(
     assert guard.failures == 3 and guard.last_error.startswith("TimeoutError")
     with pytest.raises(ValueError):  # not a Redis error: a bug, never swallowed
         guard.call("fallback", int, "x")
+
+
+async def test_the_guard_of_a_coroutine_falls_back_and_cools_down_as_the_guard_of_a_call_does():
+    from frontier.redis_guard import FailOpen
+
+    now = [0.0]
+    guard = FailOpen("test", cooldown_s=1.0, clock=lambda: now[0])
+
+    async def answer(value):
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    assert await guard.acall("fallback", answer, "value") == "value"
+    assert await guard.acall("fallback", answer, redis.ReadOnlyError("READONLY")) == "fallback" and guard.skip()
+    assert await guard.acall("fallback", answer, "value") == "fallback"  # skipped during the cool-down
+    now[0] += 1.0
+    assert await guard.acall("fallback", answer, "value") == "value" and guard.failures == 1
+    with pytest.raises(ValueError):
+        await guard.acall("fallback", answer, ValueError("a bug"))

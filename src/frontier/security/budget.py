@@ -14,7 +14,7 @@ The share window is counted in ``BUCKETS`` slices, so it slides in steps of ``wi
 Redis errors (any ``RedisError``) never fail a request and never open the reasoning pool: while Redis
 cannot be asked, a reasoning reservation is refused as ``unavailable`` (the caller routes light or
 answers 503) and a light one is granted uncounted; a failed settle leaves the reservation counted (the
-safe side). Calls are synchronous; from an event loop use ``await asyncio.to_thread(...)``.
+safe side). Calls are coroutines on the event loop (the client's asyncio twin).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import redis
 
 from frontier.config import FrontierConfig, PoolName
 from frontier.redis_guard import FailOpen
+from frontier.redis_writes import LoopTwin
 from frontier.security.keys import KeyInfo
 from frontier.security.state import LimitKeys
 
@@ -122,8 +123,7 @@ class ReasoningBudget:
         self.bucket_s = window_s / BUCKETS
         self.clock = clock
         self.guard = FailOpen("reasoning budgets", cooldown_s)
-        self._reserve = client.register_script(_RESERVE)
-        self._settle = client.register_script(_SETTLE)
+        self.twin = LoopTwin(client)
 
     @classmethod
     def from_config(cls, client: redis.Redis, config: FrontierConfig, **kwargs) -> ReasoningBudget:
@@ -134,7 +134,7 @@ class ReasoningBudget:
         """Whether the key has any reasoning budget at all."""
         return key is not None and (key.reasoning_share_budget is not None or key.reasoning_tokens_per_day is not None)
 
-    def reserve(self, key: KeyInfo, pool: PoolName, tokens: int = 0) -> Reservation | Refusal:
+    async def reserve(self, key: KeyInfo, pool: PoolName, tokens: int = 0) -> Reservation | Refusal:
         """Count one call of ``key`` on ``pool`` (a reasoning call also ``tokens``), or say why not.
 
         Only reasoning calls are ever refused; light calls are counted for the share window only.
@@ -157,7 +157,7 @@ class ReasoningBudget:
             int(self.bucket_s * (BUCKETS + 1)) + 1,
             _TOKEN_TTL_S,
         ]
-        answer = self.guard.call(None, self._reserve, keys=keys, args=args)
+        answer = await self.guard.acall(None, self.twin.run_script, _RESERVE, keys, args)
         if answer is None:
             if not reasoning:
                 return Reservation(key.name, pool)
@@ -169,7 +169,7 @@ class ReasoningBudget:
             return Refusal(f"reasoning share {share:g} of calls", self.bucket_s - now % self.bucket_s)
         return Reservation(key.name, pool, bucket, day, int(tokens) if day is not None else 0)
 
-    def settle(self, reservation: Reservation, *, keep_call: bool, tokens: int | None) -> None:
+    async def settle(self, reservation: Reservation, *, keep_call: bool, tokens: int | None) -> None:
         """Close a reservation. ``keep_call`` False gives the call back (it never reached an engine, or the
         request moved to the other pool); ``tokens`` replaces the reserved tokens (None keeps them)."""
         calls = 0 if keep_call or reservation.bucket is None else -1
@@ -181,4 +181,4 @@ class ReasoningBudget:
             self.keys.calls(reservation.key, reservation.bucket or 0),
             self.keys.tokens(reservation.key, reservation.day or ""),
         ]
-        self.guard.call(None, self._settle, keys=keys, args=[calls, deep, delta])
+        await self.guard.acall(None, self.twin.run_script, _SETTLE, keys, [calls, deep, delta])

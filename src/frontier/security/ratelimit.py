@@ -4,8 +4,8 @@ The limiter is GCRA (the generic cell rate algorithm): one Redis value per key, 
 script, so concurrent replicas never over-admit. A key with rate R per minute and burst B = max(1,
 ceil(R * auth.burst_fraction)) gets at most R + B requests accepted in any 60 s window (66 for
 60 rpm at the default 0.1). Time comes from Redis (``TIME``) so replica clocks do not matter; tests
-inject a clock instead. Calls are synchronous and bounded by the client's socket timeout: from an event
-loop use ``await asyncio.to_thread(...)``.
+inject a clock instead. Calls are coroutines on the event loop (the client's asyncio twin), bounded by its
+socket timeout.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from frontier.config import FrontierConfig
 from frontier.errors import FrontierError
 from frontier.security.keys import KeyInfo
 from frontier.redis_guard import FailOpen
+from frontier.redis_writes import LoopTwin
 from frontier.security.state import LimitKeys
 
 # KEYS[1]: theoretical arrival time. ARGV: emission interval (s), burst tolerance (s), now (s; "" = Redis TIME).
@@ -84,7 +85,7 @@ class RateLimiter:
         self.period_s = period_s
         self.clock = clock
         self.guard = FailOpen("rate limits", cooldown_s)
-        self._script = client.register_script(_GCRA)
+        self.twin = LoopTwin(client)
 
     @classmethod
     def from_config(cls, client: redis.Redis, config: FrontierConfig, **kwargs) -> RateLimiter:
@@ -96,34 +97,35 @@ class RateLimiter:
             **kwargs,
         )
 
-    def acquire(self, kind: str, name: str, per_period: int) -> RateDecision:
+    async def acquire(self, kind: str, name: str, per_period: int) -> RateDecision:
         """Admit one event of ``kind`` for key ``name`` at ``per_period`` events per period, or not.
 
         Any Redis error admits it (fail open, logged once per cool-down)."""
-        return self.guard.call(RateDecision(True), self._gcra, kind, name, per_period)
+        return await self.guard.acall(RateDecision(True), self._gcra, kind, name, per_period)
 
-    def _gcra(self, kind: str, name: str, per_period: int) -> RateDecision:
+    async def _gcra(self, kind: str, name: str, per_period: int) -> RateDecision:
         interval = self.period_s / per_period
         tolerance = (burst_size(per_period, self.burst_fraction) - 1) * interval
         now = "" if self.clock is None else repr(float(self.clock()))
-        allowed, wait = self._script(keys=[self.keys.rate(kind, name)], args=[repr(interval), repr(tolerance), now])
+        keys, args = [self.keys.rate(kind, name)], [repr(interval), repr(tolerance), now]
+        allowed, wait = await self.twin.run_script(_GCRA, keys, args)
         return RateDecision(bool(int(allowed)), float(wait))
 
-    def check_request(self, key: KeyInfo | None) -> None:
+    async def check_request(self, key: KeyInfo | None) -> None:
         """Admit one chat request of ``key``; raises FrontierError 429 with Retry-After when over its rpm."""
         if key is None or key.rpm is None:
             return
-        self._admit("req", key, key.rpm, "rate limit of {rate} requests per minute", "rate_limit_exceeded")
+        await self._admit("req", key, key.rpm, "rate limit of {rate} requests per minute", "rate_limit_exceeded")
 
-    def check_feedback(self, key: KeyInfo | None) -> None:
+    async def check_feedback(self, key: KeyInfo | None) -> None:
         """Admit one feedback post of ``key``; raises FrontierError 429 with Retry-After when over its limit."""
         if key is None:
             return
         rate = key.feedback_per_minute or self.feedback_per_minute
-        self._admit("fb", key, rate, "feedback limit of {rate} per minute", "feedback_rate_limit_exceeded")
+        await self._admit("fb", key, rate, "feedback limit of {rate} per minute", "feedback_rate_limit_exceeded")
 
-    def _admit(self, kind: str, key: KeyInfo, rate: int, limit: str, code: str) -> None:
-        decision = self.acquire(kind, key.name, rate)
+    async def _admit(self, kind: str, key: KeyInfo, rate: int, limit: str, code: str) -> None:
+        decision = await self.acquire(kind, key.name, rate)
         if not decision.allowed:
             raise FrontierError(
                 429,

@@ -4,14 +4,12 @@ A budget is reserved for the pool a request is about to call (again when overflo
 the other pool) and settled when the request ends; while Redis is down a budgeted key gets the light pool
 (routed requests) or 503 (explicit reasoning requests), never an unbudgeted reasoning call.
 
-Redis-backed checks are synchronous redis-py calls bounded by the client's socket timeout; they run
-in a worker thread so the event loop never blocks. Without a Redis client only keys and input
-limits apply.
+Redis-backed checks run on the event loop (asyncio twins of the Redis client), bounded by its socket timeout.
+Without a Redis client only keys and input limits apply.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Any
 
@@ -58,12 +56,12 @@ class AccessControl:
         """Input limits (400), then the key's request rate (429 with Retry-After)."""
         check_request_limits(request, self.config.limits)
         if self.limiter is not None and key is not None and key.rpm is not None:
-            await asyncio.to_thread(self.limiter.check_request, key)
+            await self.limiter.check_request(key)
 
     async def admit_feedback(self, key: KeyInfo | None) -> None:
         """The key's feedback rate (429 with Retry-After)."""
         if self.limiter is not None and key is not None:
-            await asyncio.to_thread(self.limiter.check_feedback, key)
+            await self.limiter.check_feedback(key)
 
     async def admit_implicit_feedback(self, key: KeyInfo | None) -> bool:
         """Whether a re-ask (``x-frontier-retry-of``) may count as feedback: it spends the key's feedback rate
@@ -102,7 +100,7 @@ class AccessControl:
             return decision, None
         assert key is not None and self.budget is not None
         tokens = self.reasoning_tokens(request) if decision.pool == "reasoning" else 0
-        granted = await asyncio.to_thread(self.budget.reserve, key, decision.pool, tokens)
+        granted = await self.budget.reserve(key, decision.pool, tokens)
         if isinstance(granted, Reservation):
             return decision, granted
         if switching is not None:
@@ -110,14 +108,14 @@ class AccessControl:
         if decision.reason in CALLER_REASONS:
             raise over_budget(key, granted)
         light = decision.model_copy(update={"pool": "light", "reason": "budget"})
-        reservation = await asyncio.to_thread(self.budget.reserve, key, "light")
+        reservation = await self.budget.reserve(key, "light")
         assert isinstance(reservation, Reservation)  # light calls are never refused
         return light, reservation
 
     async def settle(self, reservation: Reservation, keep_call: bool, tokens: int | None) -> None:
         """Close a budget reservation (see ``ReasoningBudget.settle``)."""
         if self.budget is not None:
-            await asyncio.to_thread(self.budget.settle, reservation, keep_call=keep_call, tokens=tokens)
+            await self.budget.settle(reservation, keep_call=keep_call, tokens=tokens)
 
     def check_pool_fit(self, request: ChatCompletionRequest, pool: PoolName) -> None:
         """The request's size against the chosen pool's context length (400 before any engine work)."""

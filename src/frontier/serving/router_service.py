@@ -200,7 +200,7 @@ class RouterService:
         """The request's conversation and the turn it follows (batch lines are not conversations)."""
         if self.sessions is None or background:
             return None, None
-        return await self.sessions.find_async(request, key.name if key is not None else "", headers)
+        return await self.sessions.find(request, key.name if key is not None else "", headers)
 
     async def _log_decision(
         self, decision: Decision, context: DecisionContext | None, key: KeyInfo | None, retry_of: str | None,

@@ -25,7 +25,7 @@ from frontier import jsonbytes
 from frontier.config import FrontierConfig, SessionConfig
 from frontier.feedback.keys import Keys
 from frontier.redis_guard import FailOpen
-from frontier.redis_writes import Write
+from frontier.redis_writes import LoopTwin, Write
 from frontier.routing.router import CHARS_PER_PROMPT_TOKEN
 from frontier.routing.types import POOLS, Pool, SessionState
 from frontier.schemas import ChatCompletionRequest
@@ -103,6 +103,7 @@ class Sessions:
         self.keys = keys
         self.config = config
         self.guard = FailOpen("conversations", cooldown_s)
+        self.twin = LoopTwin(client)
 
     @classmethod
     def from_config(cls, config: FrontierConfig, client: redis.Redis | None) -> Sessions | None:
@@ -111,19 +112,24 @@ class Sessions:
             return None
         return cls(client, Keys(config.redis.key_prefix), config.router.session)
 
-    def find(
+    async def find(
         self, request: ChatCompletionRequest, key_name: str, headers: Mapping[str, str] | None
     ) -> tuple[Conversation | None, Turn | None]:
         """The request's conversation and the turn it follows (None: a first turn, unknown or expired, or Redis
-        unavailable)."""
-        conversation = identify(request, key_name, headers, self.keys, self.config.hash_history)
-        return conversation, self.lookup(conversation)
+        unavailable). A long history is hashed in a worker thread, and only a turn that can follow one asks
+        Redis: a small first turn costs no hop at all."""
+        args = (request, key_name, headers, self.keys, self.config.hash_history)
+        if prompt_bytes(request) > INLINE_IDENTIFY_BYTES:
+            conversation = await asyncio.to_thread(identify, *args)
+        else:
+            conversation = identify(*args)
+        return conversation, await self.lookup(conversation)
 
-    def lookup(self, conversation: Conversation | None) -> Turn | None:
+    async def lookup(self, conversation: Conversation | None) -> Turn | None:
         """The turn ``conversation`` follows, from Redis (None: a first turn, unknown or expired, Redis unavailable)."""
         if conversation is None or conversation.follows is None:
             return None
-        raw = self.guard.call(None, self.client.get, conversation.follows)
+        raw = await self.guard.acall(None, self.twin.redis().get, conversation.follows)
         if raw is None:
             return None
         pool, _, cid = raw.decode().partition(" ")
@@ -133,15 +139,3 @@ class Sessions:
         """The write that records the pool that answered this turn (and its completion id), for ``ttl_s``."""
         value = f"{pool} {completion_id or ''}"
         return Write(self.client, self.guard, lambda pipe: pipe.set(conversation.key, value, ex=self.config.ttl_s))
-
-    async def find_async(
-        self, request: ChatCompletionRequest, key_name: str, headers: Mapping[str, str] | None
-    ) -> tuple[Conversation | None, Turn | None]:
-        """``find`` without blocking the event loop: a long history is hashed in a worker thread, and only a
-        turn that can follow one asks Redis (in a thread); a small first turn costs no hop at all."""
-        if prompt_bytes(request) > INLINE_IDENTIFY_BYTES:
-            return await asyncio.to_thread(self.find, request, key_name, headers)
-        conversation = identify(request, key_name, headers, self.keys, self.config.hash_history)
-        if conversation is None or conversation.follows is None:
-            return conversation, None
-        return conversation, await asyncio.to_thread(self.lookup, conversation)

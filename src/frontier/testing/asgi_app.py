@@ -78,6 +78,7 @@ def router_app(
     return build_app(state), service
 
 
-def client(app: Any) -> httpx.AsyncClient:
-    """An httpx client that calls ``app`` in-process."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router", timeout=60)
+def client(app: Any, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """An httpx client that calls ``app`` in-process (sending ``headers`` with every request)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://router", timeout=60,
+                             headers=headers)
