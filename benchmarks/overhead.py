@@ -9,7 +9,9 @@ Each peer serves the demo light model with the light pool's engine arguments, on
              (`frontier.testing.forwarder`): the baseline for what Frontier's decision, logging and limits cost;
   frontier   Frontier's stack (both pools, Redis), `model: frontier` routed to light, decisions logged;
   frontier_proxy, frontier_haproxy (only when named in --peers): the same with a router that may scale to
-             two replicas, so clients enter through Ray Serve's proxy (as on a cluster), or its HAProxy mode.
+             two replicas, so clients enter through Ray Serve's proxy (as on a cluster), or its HAProxy mode;
+  frontier_limits (only when named): Frontier called with an API key that has a rate limit and reasoning
+             budgets (limits that never refuse), so each request also passes its key's limit and budget checks.
 Per peer: idle CPU over --idle-s, then at each concurrency N non-streamed requests of --max-tokens tokens
 (ignore_eos): p50/p99 latency, throughput, and CPU per request from /proc split into engine (vLLM engine
 core and workers) and framework (every other process of the stack; the load generator is not counted);
@@ -44,7 +46,7 @@ from frontier.testing.procstat import Proc, StackMeter, cpu_used, end_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ("bare", "serve_llm", "litellm", "forward", "frontier")
-CLUSTER_PEERS = ("frontier_proxy", "frontier_haproxy")  # only when named: Frontier's ingress as on a cluster
+NAMED_PEERS = ("frontier_proxy", "frontier_haproxy", "frontier_limits")  # run only when named
 LITELLM_SPEC = "litellm[proxy]==1.108.0"  # the newest whose [proxy] extra installs from PyPI here
 PROMPTS = ["hi there, how are you today?", "write a short poem about the sea", "what is the capital of France?",
            "list three colours"]
@@ -100,6 +102,7 @@ class Stack:
     procs: list[subprocess.Popen]
     markers: list[str] = field(default_factory=list)
     expect_pool: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (an API key)
 
     @property
     def meter(self) -> StackMeter:
@@ -113,7 +116,8 @@ def _body(model: str, prompt: str, max_tokens: int, stream: bool = False) -> dic
 
 async def _one(client: httpx.AsyncClient, stack: Stack, prompt: str, max_tokens: int) -> float:
     start = time.perf_counter()
-    r = await client.post(f"{stack.base}/v1/chat/completions", json=_body(stack.model, prompt, max_tokens))
+    r = await client.post(f"{stack.base}/v1/chat/completions", json=_body(stack.model, prompt, max_tokens),
+                          headers=stack.headers)
     elapsed = time.perf_counter() - start
     if r.status_code != 200:
         raise RuntimeError(f"{r.status_code}: {r.text[:500]}")
@@ -128,7 +132,7 @@ async def _ttft(client: httpx.AsyncClient, stack: Stack, prompt: str, max_tokens
     first = None
     start = time.perf_counter()
     body = _body(stack.model, prompt, max_tokens, stream=True)
-    async with client.stream("POST", f"{stack.base}/v1/chat/completions", json=body) as r:
+    async with client.stream("POST", f"{stack.base}/v1/chat/completions", json=body, headers=stack.headers) as r:
         if r.status_code != 200:
             raise RuntimeError(f"{r.status_code}: {(await r.aread())[:500]!r}")
         async for line in r.aiter_lines():
@@ -258,7 +262,8 @@ def _child_driver(peer: str, logs: Path, timeout_s: float = 900) -> tuple[subpro
 def running_peer(peer: str, logs: Path, litellm_venv: Path):
     if peer in CHILD_APPS:
         child, info = _child_driver(peer, logs)
-        stack = Stack(info["url"], info["model"], [child], info["markers"], info.get("expect_pool"))
+        stack = Stack(info["url"], info["model"], [child], info["markers"], info.get("expect_pool"),
+                      info.get("headers", {}))
     else:
         model, engine_kwargs, env, _ = light_engine()
         vport = free_port()
@@ -341,14 +346,18 @@ def serve_llm_app():
 
 
 @contextmanager
-def frontier_app(ingress: str = "direct", router_min_replicas: int = 1):
+def frontier_app(ingress: str = "direct", router_min_replicas: int = 1, limits: bool = False):
     """``ingress``: direct (one router replica answers HTTP itself, as ``frontier serve`` runs), proxy (the router
     may scale, so clients enter through Serve's proxy, as on a cluster) or haproxy (the same behind Ray Serve's
-    HAProxy mode, ``RAY_SERVE_ENABLE_HA_PROXY=1``)."""
+    HAProxy mode, ``RAY_SERVE_ENABLE_HA_PROXY=1``). ``limits``: called with a key that has limits and budgets."""
+    from frontier.security.keys import generate_key, hash_key
     from frontier.testing.stack import running_stack, test_config
 
+    api_key = generate_key()
+    limited = {"name": "bench", "sha256": hash_key(api_key), "rpm": 10**7, "reasoning_share_budget": 0.5,
+               "reasoning_tokens_per_day": 10**12}  # never refuses: what the checks cost, not what they answer
     # reasoning_share 0 and no exploration: every routed request goes to light after the full decision.
-    config = test_config(reasoning_share=0.0)
+    config = test_config([limited] if limits else None, reasoning_share=0.0)
     data = config.model_dump()
     data["feedback"]["explore_cap"] = 0.0
     if ingress != "direct":
@@ -356,7 +365,8 @@ def frontier_app(ingress: str = "direct", router_min_replicas: int = 1):
     if ingress == "haproxy":
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
     with running_stack(type(config).model_validate(data)) as base:
-        yield {"url": base, "model": "frontier", "expect_pool": "light"}
+        headers = {"Authorization": f"Bearer {api_key}"} if limits else {}
+        yield {"url": base, "model": "frontier", "expect_pool": "light", "headers": headers}
 
 
 @contextmanager
@@ -388,7 +398,8 @@ def forward_app():
 
 
 CHILD_APPS = {"serve_llm": serve_llm_app, "forward": forward_app, "frontier": frontier_app,
-              "frontier_proxy": partial(frontier_app, "proxy"), "frontier_haproxy": partial(frontier_app, "haproxy")}
+              "frontier_proxy": partial(frontier_app, "proxy"), "frontier_haproxy": partial(frontier_app, "haproxy"),
+              "frontier_limits": partial(frontier_app, limits=True)}
 
 
 def ratios(peers: dict, levels: list[int]) -> dict:
@@ -465,7 +476,7 @@ def main() -> None:
         return child_main(args.child, args.handshake)
     args.levels = [int(x) for x in args.levels.split(",")]
     peers = [p for p in args.peers.split(",") if p]
-    if unknown := set(peers) - set(PEERS) - set(CLUSTER_PEERS):
+    if unknown := set(peers) - set(PEERS) - set(NAMED_PEERS):
         parser.error(f"unknown peers: {sorted(unknown)}")
 
     logs = Path(tempfile.mkdtemp(prefix="frontier-overhead-"))
