@@ -32,6 +32,7 @@ TWIN_SETTINGS = frozenset({
     "socket_keepalive", "socket_keepalive_options", "retry_on_timeout", "health_check_interval", "client_name",
     "protocol", "encoding", "encoding_errors", "decode_responses",
 })  # fmt: skip
+TWIN_MAX_CONNECTIONS = 32  # per twin; one command takes a fraction of a millisecond, so this many rarely all wait
 TWIN_CONNECTIONS = {
     sync_connection.Connection: aio_connection.Connection,
     sync_connection.SSLConnection: aio_connection.SSLConnection,
@@ -49,11 +50,18 @@ class Write:
 
 
 def async_twin(client: redis.Redis) -> redis.asyncio.Redis:
-    """An asyncio client for ``client``'s server, with its timeouts (TLS and Unix sockets included)."""
+    """An asyncio client for ``client``'s server, with its timeouts (TLS and Unix sockets included).
+
+    It holds at most ``TWIN_MAX_CONNECTIONS`` connections: calls beyond them wait for one (up to the socket
+    timeout, then a ``ConnectionError`` that the caller's guard turns into its fallback), so a burst of
+    requests never opens a connection each."""
     pool = client.connection_pool
     settings = {k: v for k, v in pool.connection_kwargs.items() if k in TWIN_SETTINGS or k.startswith("ssl_")}
     connection_class = TWIN_CONNECTIONS[pool.connection_class]
-    twin_pool = redis.asyncio.ConnectionPool(connection_class=connection_class, **settings)
+    twin_pool = redis.asyncio.BlockingConnectionPool(
+        connection_class=connection_class, max_connections=TWIN_MAX_CONNECTIONS,
+        timeout=settings.get("socket_timeout"), **settings,
+    )  # fmt: skip
     return redis.asyncio.Redis(connection_pool=twin_pool)
 
 

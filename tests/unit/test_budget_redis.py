@@ -12,7 +12,7 @@ from frontier.feedback.redis_server import connect, free_port
 from frontier.schemas import ChatCompletionRequest, Decision
 from frontier.security.budget import ReasoningBudget, Refusal, Reservation
 from frontier.security.keys import KeyInfo, KeyStore
-from frontier.security.ratelimit import RateLimiter
+from frontier.security.ratelimit import RateLimiter, burst_size
 from frontier.serving.access import AccessControl
 from tests.support.budget import PREFIX, Counts, counts, redis_client, redis_server  # noqa: F401 - fixtures
 
@@ -216,3 +216,18 @@ async def test_limits_and_budgets_ask_redis_from_the_event_loop_without_a_worker
     with pytest.raises(FrontierError) as limited:  # one request per minute: the second is refused
         await access.admit_chat(request, key)
     assert limited.value.status_code == 429 and limited.value.code == "rate_limit_exceeded"
+
+
+async def test_a_burst_of_requests_of_a_limited_key_is_counted_not_failed_open(redis_client):
+    limiter = RateLimiter(redis_client, prefix=PREFIX, clock=lambda: 1000.0)
+    key = KeyInfo(name="burst-rpm", rpm=60)
+
+    async def admitted() -> bool:
+        try:
+            await limiter.check_request(key)
+            return True
+        except FrontierError:
+            return False
+
+    outcomes = await asyncio.gather(*(admitted() for _ in range(300)))  # more at once than a pool's connections
+    assert sum(outcomes) == burst_size(60, 0.1) and limiter.guard.failures == 0

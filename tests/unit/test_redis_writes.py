@@ -9,7 +9,7 @@ import redis
 
 from frontier.feedback.redis_server import connect, free_port
 from frontier.redis_guard import FailOpen
-from frontier.redis_writes import GroupCommit, LoopTwin, Write, async_twin
+from frontier.redis_writes import TWIN_MAX_CONNECTIONS, GroupCommit, LoopTwin, Write, async_twin
 from tests.support.budget import redis_client, redis_server  # noqa: F401 - fixtures
 
 
@@ -177,3 +177,9 @@ def test_a_loop_twin_is_one_client_per_event_loop_and_runs_scripts(redis_client)
     assert first is not second and answers + more == [11, 12, 13, 14]
     redis_client.script_flush()  # a server that lost its scripts (restarted) gets them again
     assert asyncio.run(twin.run_script(script, ["n"], [0])) == 5
+
+
+async def test_a_burst_of_calls_shares_the_twins_few_connections(redis_client):  # noqa: F811
+    twin, opened = LoopTwin(redis_client).redis(), len(redis_client.client_list())
+    assert sorted(await asyncio.gather(*(twin.incr("burst") for _ in range(300)))) == list(range(1, 301))
+    assert len(redis_client.client_list()) - opened <= TWIN_MAX_CONNECTIONS
