@@ -29,11 +29,11 @@ import time
 from pathlib import Path
 
 from frontier.feedback.redis_server import RedisHandle
+from frontier.security.keys import hash_key
 from frontier.serving.ingress import build_replica
 from frontier.serving.http.app import build_app
 from frontier.testing.asgi_app import InstantPool, client
 from frontier.testing.forwarder import MODEL, forwarding_app
-from frontier.security.keys import hash_key
 from frontier.testing.stack import test_config
 
 sys.path.insert(0, str(Path(__file__).parent))
