@@ -20,8 +20,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.connection as aio_connection
 from redis import connection as sync_connection
-from redis.asyncio.client import Pipeline as AsyncPipeline
-from redis.client import Pipeline
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
 from frontier.redis_guard import REDIS_ERRORS, FailOpen
@@ -42,11 +41,12 @@ TWIN_CONNECTIONS = {
 
 @dataclass(frozen=True)
 class Write:
-    """One command for ``client``, queued on a pipeline by ``stage``; its errors count against ``guard``."""
+    """One command for ``client``, queued by ``stage`` on a pipeline of its asyncio twin; its errors count
+    against ``guard``."""
 
     client: redis.Redis
     guard: FailOpen
-    stage: Callable[[Pipeline | AsyncPipeline], object]
+    stage: Callable[[Pipeline], object]
 
 
 def async_twin(client: redis.Redis) -> redis.asyncio.Redis:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import redis
-from redis.client import Pipeline
+from redis.asyncio.client import Pipeline
 
 from frontier.feedback.keys import Keys
 from frontier.routing.types import POOLS, DecisionContext
